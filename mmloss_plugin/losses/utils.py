@@ -1,0 +1,504 @@
+"""Shared machinery of every mmloss_plugin loss.
+
+Everything that is not a loss formula lives here, once:
+
+* argument validation with messages that name the argument and the expected form,
+* OpenMMLab-style element-wise weighting and reduction (``weight_reduce_loss``),
+* class-count parsing (list, ``.txt``/``.json`` path) and class-weight strategies,
+* :class:`BaseLoss`, the thin ``nn.Module`` base that parses config arguments, keeps
+  per-class tensors as buffers (they follow ``.to(device)`` and are saved in
+  checkpoints) and runs the formula in float32 whatever the autocast dtype.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from typing import Any, Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = [
+    'REDUCTIONS', 'CLASS_WEIGHT_STRATEGIES', 'BaseLoss', 'weight_reduce_loss',
+    'check_reduction', 'check_positive', 'check_non_negative', 'check_unit_interval',
+    'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
+    'check_class_labels', 'to_float32', 'float32_compute', 'Targets', 'prepare_targets',
+    'warn_once',
+]
+
+REDUCTIONS = ('none', 'mean', 'sum')
+CLASS_WEIGHT_STRATEGIES = ('inverse', 'sqrt_inverse', 'effective_number')
+
+ClassWeightSpec = Union[None, str, Sequence[float], torch.Tensor]
+CountsSpec = Union[None, str, os.PathLike, Sequence[float], np.ndarray, torch.Tensor]
+
+
+# --------------------------------------------------------------------------- validation
+def check_reduction(reduction: Optional[str], name: str = 'reduction') -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f'{name} must be one of {REDUCTIONS}, got {reduction!r}')
+    return reduction
+
+
+def _check_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f'{name} must be a number, got {type(value).__name__} {value!r}')
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    return float(value)
+
+
+def check_positive(value: Any, name: str) -> float:
+    value = _check_number(value, name)
+    if value <= 0:
+        raise ValueError(f'{name} must be > 0, got {value!r}')
+    return value
+
+
+def check_non_negative(value: Any, name: str) -> float:
+    value = _check_number(value, name)
+    if value < 0:
+        raise ValueError(f'{name} must be >= 0, got {value!r}')
+    return value
+
+
+def check_unit_interval(value: Any, name: str, *, open_right: bool = False) -> float:
+    value = _check_number(value, name)
+    if value < 0 or value > 1 or (open_right and value == 1):
+        interval = '[0, 1)' if open_right else '[0, 1]'
+        raise ValueError(f'{name} must be in {interval}, got {value!r}')
+    return value
+
+
+def check_class_labels(label: torch.Tensor, num_classes: int, ignore_index: Optional[int] = None,
+                       name: str = 'label') -> None:
+    """Raise a clear error for integer labels outside ``[0, num_classes)``.
+
+    Pixels/samples equal to ``ignore_index`` are allowed. The check runs on the host copy of
+    ``min``/``max`` so it never turns into a device-side assert.
+    """
+    if label.is_floating_point() or label.dtype == torch.bool:
+        raise TypeError(f'{name} must be an integer tensor of class indices, got {label.dtype}')
+    if label.numel() == 0:
+        return
+    valid = label if ignore_index is None else label[label != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
+        raise ValueError(f'{name} contains class index {bad}, expected values in '
+                         f'[0, {num_classes - 1}] (num_classes={num_classes}){extra}')
+
+
+def float32_compute(ref: torch.Tensor):
+    """Context manager that disables autocast on ``ref``'s device type.
+
+    Loss formulas run inside it on :func:`to_float32` inputs, so fp16/bf16 autocast never
+    downcasts the sums over large images (fp16 overflows past 65504).
+    """
+    return torch.autocast(device_type=ref.device.type, enabled=False)
+
+
+def to_float32(x: torch.Tensor) -> torch.Tensor:
+    """Cast floating tensors (fp16/bf16/fp64 stay fp64) to at least float32."""
+    if x.is_floating_point() and x.dtype in (torch.float16, torch.bfloat16):
+        return x.float()
+    return x
+
+
+# ------------------------------------------------------------------------------ targets
+class Targets:
+    """Validated targets for a (N, C, *spatial) prediction.
+
+    Attributes:
+        index (Tensor | None): (N, *spatial) int64 class indices with ignored entries set to 0,
+            or ``None`` for soft targets.
+        soft (Tensor | None): (N, C, *spatial) float32 target distribution (Mixup/CutMix
+            ``gt_score``), or ``None`` for hard labels.
+        valid (Tensor | None): (N, *spatial) bool mask of non-ignored entries, or ``None``
+            when every entry is valid.
+    """
+
+    __slots__ = ('index', 'soft', 'valid')
+
+    def __init__(self, index: Optional[torch.Tensor], soft: Optional[torch.Tensor],
+                 valid: Optional[torch.Tensor]) -> None:
+        self.index, self.soft, self.valid = index, soft, valid
+
+    @property
+    def is_soft(self) -> bool:
+        return self.soft is not None
+
+    def num_valid(self, like: torch.Tensor) -> torch.Tensor:
+        """Number of non-ignored entries as a float tensor on ``like``'s device."""
+        if self.valid is None:
+            ref = self.index if self.index is not None else self.soft[:, 0]
+            return like.new_tensor(float(ref.numel()))
+        return self.valid.sum().to(like.dtype)
+
+
+def prepare_targets(pred: torch.Tensor, target: torch.Tensor,
+                    ignore_index: Optional[int] = None, allow_soft: bool = True) -> Targets:
+    """Validate ``target`` against ``pred`` of shape (N, C, *spatial).
+
+    Accepted targets: (N, *spatial) integer class indices, the same with a singleton channel
+    (N, 1, *spatial), or — when ``allow_soft`` — an (N, C, *spatial) float distribution.
+    Integer labels outside ``[0, C)`` other than ``ignore_index`` raise ``ValueError``.
+    """
+    if pred.dim() < 2:
+        raise ValueError(f'pred must have shape (N, C, *spatial), got {tuple(pred.shape)}')
+    n, c = pred.shape[:2]
+    spatial = tuple(pred.shape[2:])
+    if target.is_floating_point() and target.shape == pred.shape and (c > 1 or target.dim() > 2):
+        if not allow_soft:
+            raise ValueError(f'soft (float) targets of shape {tuple(target.shape)} are not '
+                             'supported by this loss; pass integer class indices of shape '
+                             f'{(n,) + spatial}')
+        soft = target.float()
+        if not torch.isfinite(soft).all() or (soft < 0).any():
+            raise ValueError('soft targets must be finite and non-negative')
+        return Targets(None, soft, None)
+    if target.dim() == pred.dim() and target.shape[1] == 1:
+        target = target.squeeze(1)
+    if tuple(target.shape) != (n,) + spatial:
+        raise ValueError(f'target shape {tuple(target.shape)} does not match pred shape '
+                         f'{tuple(pred.shape)}: expected {(n,) + spatial} class indices'
+                         + (f' or {tuple(pred.shape)} soft targets' if allow_soft else ''))
+    if target.is_floating_point():
+        if not torch.equal(target, target.round()):
+            raise ValueError('target holds non-integer floats; pass integer class indices')
+        target = target.long()
+    check_class_labels(target, c, ignore_index, name='target')
+    target = target.long()
+    if ignore_index is None:
+        return Targets(target, None, None)
+    valid = target != ignore_index
+    if bool(valid.all()):
+        return Targets(target, None, None)
+    return Targets(target.masked_fill(~valid, 0), None, valid)
+
+
+# ---------------------------------------------------------------------------- reduction
+def weight_reduce_loss(loss: torch.Tensor, weight: Optional[torch.Tensor] = None,
+                       reduction: str = 'mean',
+                       avg_factor: Optional[Union[float, torch.Tensor]] = None) -> torch.Tensor:
+    """Apply an element-wise weight and reduce, with OpenMMLab semantics.
+
+    Args:
+        loss (Tensor): Element-wise loss, e.g. (N,) per sample or (N, *spatial) per pixel.
+        weight (Tensor, optional): Broadcastable element-wise weight.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        avg_factor (float | Tensor, optional): With ``'mean'``, the sum is divided by it
+            instead of by the number of elements. Combined with ``'sum'`` it is an error.
+
+    Returns:
+        Tensor: Reduced loss (scalar) or the weighted element-wise loss for ``'none'``.
+    """
+    check_reduction(reduction)
+    if weight is not None:
+        if weight.dim() < loss.dim() and weight.shape != loss.shape:
+            # (N,) sample weights on an (N, ...) loss.
+            weight = weight.reshape(weight.shape + (1,) * (loss.dim() - weight.dim()))
+        loss = loss * weight.to(loss.dtype)
+    if reduction == 'none':
+        return loss
+    if avg_factor is None:
+        return loss.mean() if reduction == 'mean' else loss.sum()
+    if reduction == 'sum':
+        raise ValueError('avg_factor can not be used with reduction="sum"')
+    eps = torch.finfo(loss.dtype).eps
+    return loss.sum() / (avg_factor + eps)
+
+
+# ------------------------------------------------------------------ class counts/weights
+def load_class_counts(spec: CountsSpec, name: str = 'cls_num_list') -> Optional[np.ndarray]:
+    """Parse per-class training counts.
+
+    Args:
+        spec: ``None``; a sequence/array/tensor of non-negative numbers; or a path to a
+            ``.txt`` file (numbers separated by whitespace or commas, one class per line
+            or all on one line) or a ``.json`` file (a list, or a dict with a
+            ``"cls_num_list"``/``"counts"`` list).
+        name: Argument name used in error messages.
+
+    Returns:
+        ``np.ndarray`` of float64 counts, or ``None`` when ``spec`` is ``None``.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, (str, os.PathLike)):
+        path = os.fspath(spec)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{name}: file {path!r} does not exist (expected a list of '
+                                    'per-class counts, or a .txt/.json file holding one)')
+        if path.endswith('.json'):
+            with open(path) as f:
+                data = json.load(f)
+            if isinstance(data, dict):
+                for key in ('cls_num_list', 'counts', 'class_counts'):
+                    if key in data:
+                        data = data[key]
+                        break
+                else:
+                    raise ValueError(f'{name}: JSON file {path!r} must hold a list or a dict with '
+                                     'a "cls_num_list" or "counts" list')
+            values = data
+        else:
+            with open(path) as f:
+                text = f.read().replace(',', ' ')
+            try:
+                values = [float(tok) for tok in text.split()]
+            except ValueError as e:
+                raise ValueError(f'{name}: {path!r} must contain only numbers ({e})') from None
+        spec = values
+    if isinstance(spec, torch.Tensor):
+        spec = spec.detach().cpu().numpy()
+    try:
+        counts = np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be a list of per-class counts or a path to a .txt/.json '
+                        f'file, got {spec!r}') from None
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f'{name} must be a non-empty 1-D list of per-class counts, got shape '
+                         f'{counts.shape}')
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError(f'{name} must hold finite non-negative counts, got {counts.tolist()}')
+    return counts
+
+
+def class_weights_from_counts(counts: Union[np.ndarray, Sequence[float]], strategy: str,
+                              beta: float = 0.9999) -> np.ndarray:
+    """Per-class weights from training counts, normalised to sum to the number of classes.
+
+    Strategies (n_c = count of class c, C = number of classes):
+
+    * ``'inverse'``:          w_c ∝ 1 / n_c
+    * ``'sqrt_inverse'``:     w_c ∝ 1 / sqrt(n_c)
+    * ``'effective_number'``: w_c ∝ (1 - beta) / (1 - beta^{n_c})
+      (Cui et al., "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019)
+
+    Classes with zero samples are treated as having one sample: they get the largest
+    weight, finite, so a class missing from the training split never produces inf/NaN.
+    """
+    if strategy not in CLASS_WEIGHT_STRATEGIES:
+        raise ValueError(f'class_weight strategy must be one of {CLASS_WEIGHT_STRATEGIES} or a '
+                         f'list of per-class weights, got {strategy!r}')
+    n = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
+    if strategy == 'inverse':
+        w = 1.0 / n
+    elif strategy == 'sqrt_inverse':
+        w = 1.0 / np.sqrt(n)
+    else:
+        beta = check_unit_interval(beta, 'beta', open_right=True)
+        # 1 - beta**n, computed as -expm1(n*log(beta)) to stay accurate for beta -> 1.
+        eff = -np.expm1(n * np.log(beta)) if beta > 0 else np.ones_like(n)
+        w = (1.0 - beta) / eff if beta > 0 else np.ones_like(n)
+    return w * (len(w) / w.sum())
+
+
+def resolve_class_weight(spec: ClassWeightSpec, counts: Optional[np.ndarray] = None,
+                         beta: float = 0.9999, name: str = 'class_weight'
+                         ) -> Optional[np.ndarray]:
+    """Turn a ``class_weight`` config value into per-class weights (or ``None``).
+
+    ``spec`` may be ``None``, a list of weights, or a strategy name from
+    :data:`CLASS_WEIGHT_STRATEGIES` (which needs ``counts``; ``None`` is returned while the
+    counts are unknown, e.g. before :class:`ClassCountsHook` has run).
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec not in CLASS_WEIGHT_STRATEGIES:
+            raise ValueError(f'{name} must be a list of per-class weights or one of '
+                             f'{CLASS_WEIGHT_STRATEGIES}, got {spec!r}')
+        return None if counts is None else class_weights_from_counts(counts, spec, beta)
+    if isinstance(spec, torch.Tensor):
+        spec = spec.detach().cpu().numpy()
+    try:
+        w = np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be None, a list of per-class weights or one of '
+                        f'{CLASS_WEIGHT_STRATEGIES}, got {spec!r}') from None
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f'{name} must be a 1-D list of per-class weights, got shape {w.shape}')
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f'{name} must hold finite non-negative weights, got {w.tolist()}')
+    return w
+
+
+# ------------------------------------------------------------------------------ base
+class BaseLoss(nn.Module):
+    """Thin module base: config parsing, class weights/counts as buffers, float32, reduction.
+
+    Subclasses implement :meth:`compute` (the pure formula, returning element-wise losses)
+    or override ``forward`` entirely for non-element-wise losses (Dice family).
+
+    Args:
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Default ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Default 1.0.
+        loss_name (str): Key under which mmseg logs the loss; must contain ``'loss'`` for
+            mmengine to back-propagate it.
+        class_weight (list | str, optional): Per-class weights, or a strategy computed from
+            the class counts (``'inverse'``, ``'sqrt_inverse'``, ``'effective_number'``).
+        cls_num_list (list | str, optional): Per-class training counts, a path to a
+            ``.txt``/``.json`` file, or ``None`` (then :class:`ClassCountsHook` fills them).
+        cb_beta (float): ``beta`` of the ``'effective_number'`` strategy. Default 0.9999.
+    """
+
+    #: Whether the formula needs class counts even without a count-based class weight.
+    requires_counts: bool = False
+
+    def __init__(self, reduction: str = 'mean', loss_weight: float = 1.0,
+                 loss_name: Optional[str] = None, class_weight: ClassWeightSpec = None,
+                 cls_num_list: CountsSpec = None, cb_beta: float = 0.9999) -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        self.loss_weight = _check_number(loss_weight, 'loss_weight')
+        if loss_name is None:
+            loss_name = 'loss_' + _snake(type(self).__name__).replace('_loss', '')
+        if not isinstance(loss_name, str) or 'loss' not in loss_name:
+            raise ValueError(f'loss_name must be a string containing "loss" (mmengine only '
+                             f'back-propagates such keys), got {loss_name!r}')
+        self._loss_name = loss_name
+        self.cb_beta = check_unit_interval(cb_beta, 'cb_beta', open_right=True)
+        self.class_weight_spec = class_weight if isinstance(class_weight, str) else None
+        self.register_buffer('class_weight', None)
+        self.register_buffer('cls_num', None)
+        # DRW overrides the configured class weight from a point in training on.
+        self.register_buffer('drw_weight', None)
+        resolve_class_weight(class_weight)  # validates strategy names early
+        if class_weight is not None and not isinstance(class_weight, str):
+            self.class_weight = torch.as_tensor(resolve_class_weight(class_weight),
+                                                dtype=torch.float32)
+        counts = load_class_counts(cls_num_list)
+        if counts is not None:
+            self.set_class_counts(counts)
+
+    # -- properties mmseg/mmpretrain expect
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        for t in (self.cls_num, self.class_weight):
+            if t is not None:
+                return int(t.numel())
+        return None
+
+    @property
+    def needs_counts(self) -> bool:
+        return self.requires_counts or self.class_weight_spec is not None
+
+    # -- state set by hooks
+    def set_class_counts(self, counts: CountsSpec) -> None:
+        """Store per-class training counts (a buffer) and refresh count-derived tensors."""
+        counts = load_class_counts(counts)
+        if self.class_weight is not None and self.class_weight_spec is None \
+                and len(counts) != self.class_weight.numel():
+            raise ValueError(f'cls_num_list has {len(counts)} classes but class_weight has '
+                             f'{self.class_weight.numel()}')
+        device = self._buffer_device()
+        self.cls_num = torch.as_tensor(counts, dtype=torch.float32, device=device)
+        if self.class_weight_spec is not None:
+            w = resolve_class_weight(self.class_weight_spec, counts, self.cb_beta)
+            self.class_weight = torch.as_tensor(w, dtype=torch.float32, device=device)
+        self._on_counts_changed()
+
+    def set_drw_weight(self, weight: Optional[Union[np.ndarray, torch.Tensor]]) -> None:
+        """Turn deferred re-weighting on (per-class weights) or off (``None``)."""
+        if weight is None:
+            self.drw_weight = None
+            return
+        self.drw_weight = torch.as_tensor(np.asarray(weight), dtype=torch.float32,
+                                          device=self._buffer_device())
+
+    def _on_counts_changed(self) -> None:
+        """Hook for subclasses that derive buffers (margins, log-priors) from counts."""
+
+    def _buffer_device(self) -> torch.device:
+        for b in self.buffers():
+            if b is not None:
+                return b.device
+        return torch.device('cpu')
+
+    def effective_class_weight(self) -> Optional[torch.Tensor]:
+        """The class weight in force: DRW's when active, else the configured one."""
+        return self.drw_weight if self.drw_weight is not None else self.class_weight
+
+    # -- checks
+    def check_num_classes(self, num_classes: int) -> None:
+        """Fail clearly when counts are missing or per-class lengths disagree with the logits."""
+        if self.needs_counts and self.cls_num is None:
+            raise RuntimeError(
+                f'{type(self).__name__} needs per-class training counts: set cls_num_list=[...] '
+                '(a list or a .txt/.json path) in the loss config, or add '
+                "custom_hooks=[dict(type='ClassCountsHook')] so they are read from the training "
+                'dataset before the first iteration')
+        for name in ('cls_num', 'class_weight', 'drw_weight'):
+            t = getattr(self, name)
+            if t is not None and t.numel() != num_classes:
+                label = {'cls_num': 'cls_num_list'}.get(name, name)
+                raise ValueError(f'{type(self).__name__}: {label} has {t.numel()} entries but the '
+                                 f'prediction has {num_classes} classes')
+
+    # -- checkpoints: accept buffers that were still None when the module was built
+    def _load_from_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str,
+                              *args: Any, **kwargs: Any) -> None:
+        changed = False
+        for name in ('class_weight', 'cls_num', 'drw_weight'):
+            key = prefix + name
+            if key in state_dict and getattr(self, name) is None:
+                setattr(self, name, state_dict[key].detach().clone().float())
+                changed = changed or name == 'cls_num'
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if changed:
+            self._on_counts_changed()
+
+    def extra_repr(self) -> str:
+        return (f'reduction={self.reduction!r}, loss_weight={self.loss_weight}, '
+                f'loss_name={self.loss_name!r}')
+
+    def _reduction(self, reduction_override: Optional[str]) -> str:
+        if reduction_override is None:
+            return self.reduction
+        return check_reduction(reduction_override, 'reduction_override')
+
+    def reduce(self, loss: torch.Tensor, weight: Optional[torch.Tensor] = None,
+               avg_factor: Optional[Union[float, torch.Tensor]] = None,
+               reduction_override: Optional[str] = None,
+               targets: Optional[Targets] = None) -> torch.Tensor:
+        """Weight, reduce and scale an element-wise loss (zero at ignored entries).
+
+        With ``'mean'`` and no ``avg_factor``, the mean runs over non-ignored entries only
+        (mmseg's ``avg_non_ignore=True``); an all-ignored batch gives 0 with zero gradient.
+        """
+        reduction = self._reduction(reduction_override)
+        if weight is not None:
+            weight = to_float32(weight)
+        if reduction == 'mean' and avg_factor is None and targets is not None \
+                and targets.valid is not None:
+            avg_factor = targets.num_valid(loss)
+        return self.loss_weight * weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append('_')
+        out.append(ch.lower())
+    return ''.join(out)
+
+
+def warn_once(key: str, message: str, _seen: set = set()) -> None:  # noqa: B006
+    """Emit ``message`` as a UserWarning once per process per ``key``."""
+    if key not in _seen:
+        _seen.add(key)
+        warnings.warn(message, UserWarning, stacklevel=3)
