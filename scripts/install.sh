@@ -104,7 +104,10 @@ fi
 "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf
 
 step "mmpretrain==$MMPRETRAIN_VERSION mmsegmentation==$MMSEG_VERSION"
-"${PIP[@]}" install -q "mmpretrain==$MMPRETRAIN_VERSION" "mmsegmentation==$MMSEG_VERSION" "mmcv==$MMCV_VERSION"
+# ftfy and regex: mmseg.utils imports its CLIP tokenizer at module level, so every mmseg
+# dataset/visualizer build fails without them, but mmsegmentation does not declare them.
+"${PIP[@]}" install -q "mmpretrain==$MMPRETRAIN_VERSION" "mmsegmentation==$MMSEG_VERSION" "mmcv==$MMCV_VERSION" \
+  ftfy regex
 
 step "mmloss-plugin (editable) with test extras"
 "${PIP[@]}" install -q --no-build-isolation -e ".[tests]"
@@ -113,6 +116,7 @@ step "sanity check"
 "$PY" - <<'PY'
 import torch, torchvision, mmengine, mmcv, mmpretrain, mmseg
 from mmcv.ops import nms  # noqa: F401  (fails on mmcv-lite)
+import mmseg.utils  # noqa: F401  (needs ftfy/regex)
 import mmloss_plugin
 print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, mmengine {mmengine.__version__}, "
       f"mmcv {mmcv.__version__} (ops ok), mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, "

@@ -1,1 +1,4 @@
-__all__: list = []
+from .class_counts import ClassCountsHook
+from .drw import DRWHook
+
+__all__ = ['ClassCountsHook', 'DRWHook']

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import warnings
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -25,8 +25,8 @@ __all__ = [
     'REDUCTIONS', 'CLASS_WEIGHT_STRATEGIES', 'BaseLoss', 'weight_reduce_loss',
     'check_reduction', 'check_positive', 'check_non_negative', 'check_unit_interval',
     'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
-    'check_class_labels', 'to_float32', 'float32_compute', 'Targets', 'prepare_targets',
-    'warn_once',
+    'check_class_labels', 'split_ignored_labels', 'to_float32', 'float32_compute', 'Targets',
+    'prepare_targets', 'warn_once',
 ]
 
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -80,19 +80,40 @@ def check_class_labels(label: torch.Tensor, num_classes: int, ignore_index: Opti
     Pixels/samples equal to ``ignore_index`` are allowed. The check runs on the host copy of
     ``min``/``max`` so it never turns into a device-side assert.
     """
+    split_ignored_labels(label, num_classes, ignore_index, name)
+
+
+def split_ignored_labels(label: torch.Tensor, num_classes: int,
+                         ignore_index: Optional[int] = None, name: str = 'label'
+                         ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Check integer labels (see :func:`check_class_labels`) and split off ignored entries.
+
+    One pass for the mask, one for min/max (no boolean indexing, which is several times slower
+    on large label maps).
+
+    Returns:
+        tuple: ``(labels, valid)`` — the labels with ignored entries set to 0, and the bool mask
+        of non-ignored entries, or ``None`` (labels returned unchanged) when all are valid.
+    """
     if label.is_floating_point() or label.dtype == torch.bool:
         raise TypeError(f'{name} must be an integer tensor of class indices, got {label.dtype}')
-    if label.numel() == 0:
-        return
-    valid = label if ignore_index is None else label[label != ignore_index]
-    if valid.numel() == 0:
-        return
-    lo, hi = int(valid.min()), int(valid.max())
+    valid = None
+    if ignore_index is not None and label.numel():
+        valid = label != ignore_index
+        if bool(valid.all()):
+            valid = None
+        else:
+            label = label.masked_fill(~valid, 0)
+    if label.numel() == 0 or (valid is not None and not bool(valid.any())):
+        return label, valid
+    lo_t, hi_t = torch.aminmax(label)
+    lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
         raise ValueError(f'{name} contains class index {bad}, expected values in '
                          f'[0, {num_classes - 1}] (num_classes={num_classes}){extra}')
+    return label, valid
 
 
 def float32_compute(ref: torch.Tensor):
@@ -173,14 +194,8 @@ def prepare_targets(pred: torch.Tensor, target: torch.Tensor,
         if not torch.equal(target, target.round()):
             raise ValueError('target holds non-integer floats; pass integer class indices')
         target = target.long()
-    check_class_labels(target, c, ignore_index, name='target')
-    target = target.long()
-    if ignore_index is None:
-        return Targets(target, None, None)
-    valid = target != ignore_index
-    if bool(valid.all()):
-        return Targets(target, None, None)
-    return Targets(target.masked_fill(~valid, 0), None, valid)
+    target, valid = split_ignored_labels(target, c, ignore_index, name='target')
+    return Targets(target.long(), None, valid)
 
 
 # ---------------------------------------------------------------------------- reduction
@@ -450,14 +465,15 @@ class BaseLoss(nn.Module):
     # -- checkpoints: accept buffers that were still None when the module was built
     def _load_from_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str,
                               *args: Any, **kwargs: Any) -> None:
-        changed = False
+        # Derived tensors (margins, log-priors) are refreshed whenever counts are loaded,
+        # also when the module was built with (possibly different) counts.
+        changed = prefix + 'cls_num' in state_dict
         for name in ('class_weight', 'cls_num', 'drw_weight'):
             key = prefix + name
             if key in state_dict and getattr(self, name) is None:
                 setattr(self, name, state_dict[key].detach().clone().float())
-                changed = changed or name == 'cls_num'
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        if changed:
+        if changed and self.cls_num is not None:
             self._on_counts_changed()
 
     def extra_repr(self) -> str:

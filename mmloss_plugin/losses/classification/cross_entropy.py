@@ -42,6 +42,9 @@ def class_nll(log_probs: torch.Tensor, targets: Targets,
     Returns:
         Tensor: (N, \*) loss, 0 at ignored entries.
     """
+    if class_weight is not None:
+        # Buffers restored from a CPU-mapped checkpoint may sit on another device.
+        class_weight = class_weight.to(device=log_probs.device)
     if targets.is_soft:
         term = -targets.soft * log_probs
         if sample_factor is not None:
@@ -88,8 +91,8 @@ class WeightedCrossEntropyLoss(BaseLoss):
         cls_num_list (list | str, optional): Per-class counts (needed by the strategies);
             ``None`` lets :class:`ClassCountsHook` fill them.
         cb_beta (float): ``beta`` of ``'effective_number'``. Default 0.9999.
-        ignore_index (int, optional): Label ignored in the loss (None: none; mmseg passes 255). The value
-            passed to ``forward`` (by mmseg's decode head) takes precedence.
+        ignore_index (int, optional): Label ignored in the loss (None: none; mmseg passes
+            255). The value passed to ``forward`` (by mmseg's decode head) takes precedence.
         reduction (str): ``'none'`` | ``'mean'`` | ``'sum'``.
         loss_weight (float): Multiplier of the loss.
         loss_name (str): Name under which mmseg logs it. Default ``'loss_wce'``.

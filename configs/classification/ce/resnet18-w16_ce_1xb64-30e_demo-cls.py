@@ -1,0 +1,44 @@
+# Baseline on the synthetic long-tailed demo set (7 HAM10000-like classes, 64x64, ~2,000
+# training images; generate it with `python tools/make_demo_data.py --only cls`): slim
+# ResNet-18 from scratch + softmax cross-entropy. Trains on CPU in a few minutes; the other
+# demo configs inherit this file (schedule and data) and change only the head/loss/hooks.
+#
+# Train: python tools/train.py configs/classification/ce/resnet18-w16_ce_1xb64-30e_demo-cls.py
+# (uses a GPU automatically when one is visible).
+
+# ---- knobs shared by every demo classification config (edit here: --cfg-options only
+# ---- changes the expanded keys below, e.g. train_cfg.max_epochs, not these names) ----
+max_epochs = 30
+lr_milestones = [24, 28]  # LR x0.1 here; LDAM-DRW starts re-weighting at the first one
+base_lr = 0.1
+batch_size = 64
+warmup_epochs = 2
+
+_base_ = [
+    '../../_base_/models/resnet18-w16_demo.py',
+    '../../_base_/datasets/demo_longtail_cls.py',
+    '../../_base_/default_runtime_cls.py',
+]
+custom_imports = dict(imports=['mmloss_plugin'], allow_failed_imports=False)
+
+model = dict(
+    head=dict(
+        num_classes=7,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+    ))
+
+train_dataloader = dict(batch_size=batch_size)
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=5e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='MultiStepLR', by_epoch=True, milestones=lr_milestones, gamma=0.1),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=batch_size)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs))

@@ -1,0 +1,131 @@
+r"""DRWHook: deferred re-weighting (Cao et al., "Learning Imbalanced Datasets with
+Label-Distribution-Aware Margin Loss", NeurIPS 2019, arXiv 1906.07413).
+
+The model first trains with the losses' configured class weights (usually none), then from
+epoch/iteration ``start`` on every plugin loss uses the class-balanced weights of Cui et al.
+(CVPR 2019)
+
+.. math::
+
+    w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}}, \qquad \sum_c w_c = C,
+
+computed from the loss's class counts ``n`` (see :class:`ClassCountsHook`). In the LDAM-DRW
+recipe ``start`` is the epoch of the first learning-rate drop (160 of 200) and
+``beta=0.9999``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+
+from ..losses.utils import check_unit_interval, class_weights_from_counts, warn_once
+from ..registry import register_hook
+from .class_counts import find_plugin_losses
+
+__all__ = ['DRWHook']
+
+
+@register_hook
+class DRWHook(Hook):
+    """Switch every plugin loss to class-balanced weights from ``start`` on.
+
+    The decision depends only on the current position (``runner.epoch >= start`` before each
+    epoch when ``by_epoch``, ``runner.iter >= start`` before each iteration otherwise) and is
+    also taken in ``before_train``, so a run resumed past ``start`` trains re-weighted from
+    its first iteration, and a run before ``start`` (or fine-tuned with ``load_from``) uses
+    the configured weights even if the checkpoint held DRW weights.
+
+    Every plugin loss needs class counts when DRW switches on: put
+    ``dict(type='ClassCountsHook')`` before this hook in ``custom_hooks`` or give each loss
+    a ``cls_num_list``.
+
+    Args:
+        start (int): 0-based epoch (``by_epoch=True``) or iteration (``by_epoch=False``) from
+            which the re-weighting is active. ``0`` re-weights from the start ("Reweight").
+        by_epoch (bool): Count ``start`` in epochs (epoch-based loops) or iterations (needed
+            for iteration-based loops such as mmseg's). Default ``True``.
+        beta (float): ``beta`` of the effective number of samples, in [0, 1).
+            Default 0.9999.
+        priority: Default ``'NORMAL'``, after :class:`ClassCountsHook` (``'ABOVE_NORMAL'``).
+
+    Example:
+        >>> custom_hooks = [dict(type='ClassCountsHook'),
+        ...                 dict(type='DRWHook', start=160)]
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999) -> None:
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f'DRWHook: start must be an int >= 0 (0-based epoch or iteration '
+                             f'index), got {start!r}')
+        if not isinstance(by_epoch, bool):
+            raise TypeError(f'DRWHook: by_epoch must be a bool, got {by_epoch!r}')
+        self.start = start
+        self.by_epoch = by_epoch
+        self.beta = check_unit_interval(beta, 'DRWHook beta', open_right=True)
+        self._active: Optional[bool] = None
+        # id(loss) -> the cls_num tensor the DRW weight was computed from (this process).
+        self._source: Dict[int, torch.Tensor] = {}
+        self._losses: Optional[Tuple[int, List[Tuple[str, nn.Module]]]] = None
+
+    def _find_losses(self, runner: Any) -> List[Tuple[str, nn.Module]]:
+        """Plugin losses of the model, looked up once per model (not every iteration)."""
+        if self._losses is None or self._losses[0] != id(runner.model):
+            self._losses = (id(runner.model), find_plugin_losses(runner.model))
+        return self._losses[1]
+
+    def _position(self, runner: Any) -> int:
+        return runner.epoch if self.by_epoch else runner.iter
+
+    def _apply(self, runner: Any) -> None:
+        active = self._position(runner) >= self.start
+        losses = self._find_losses(runner)
+        for name, loss in losses:
+            if not active:
+                if loss.drw_weight is not None:
+                    loss.set_drw_weight(None)
+                self._source.pop(id(loss), None)
+                continue
+            if loss.cls_num is None:
+                raise RuntimeError(
+                    f'DRWHook: {type(loss).__name__} at "{name}" has no class counts, so the '
+                    'deferred re-weighting weights cannot be computed. Add '
+                    "dict(type='ClassCountsHook') to custom_hooks (before DRWHook) or set "
+                    'cls_num_list=[...] in the loss config.')
+            if loss.drw_weight is not None and self._source.get(id(loss)) is loss.cls_num:
+                continue  # already set by this hook from the current counts
+            weight = class_weights_from_counts(loss.cls_num.detach().cpu().numpy(),
+                                               'effective_number', self.beta)
+            loss.set_drw_weight(weight)
+            self._source[id(loss)] = loss.cls_num
+        if active and not self._active:
+            unit = 'epoch' if self.by_epoch else 'iteration'
+            print_log(f'DRWHook: deferred re-weighting on from {unit} {self.start} (now '
+                      f'{unit} {self._position(runner)}, beta={self.beta}) for '
+                      f'{[n for n, _ in losses]}', logger='current')
+        self._active = active
+
+    def before_train(self, runner: Any) -> None:
+        from mmengine.runner import IterBasedTrainLoop
+        if self.by_epoch and isinstance(runner.train_loop, IterBasedTrainLoop):
+            raise ValueError('DRWHook(by_epoch=True) cannot work with an iteration-based '
+                             'train loop (the epoch never advances): set by_epoch=False and '
+                             'give start as an iteration')
+        self._losses = None
+        if not self._find_losses(runner):
+            warn_once('DRWHook-no-loss', 'DRWHook: the model contains no mmloss_plugin loss; '
+                      'deferred re-weighting has no effect')
+        self._apply(runner)
+
+    def before_train_epoch(self, runner: Any) -> None:
+        if self.by_epoch:
+            self._apply(runner)
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        if not self.by_epoch:
+            self._apply(runner)

@@ -1,0 +1,455 @@
+r"""Per-class region statistics shared by every segmentation loss of the plugin.
+
+Region losses (Dice, IoU, Tversky, generalized Dice, sensitivity-specificity) are functions of
+per-class sums over the spatial axes of an image (or of the whole batch):
+
+.. math::
+
+    TP_c = \sum_s m_s\, p_{c,s}\, g_{c,s}, \qquad
+    \Sigma p_c = \sum_s m_s\, p_{c,s}, \qquad
+    \Sigma g_c = \sum_s m_s\, g_{c,s}, \qquad
+    FP_c = \Sigma p_c - TP_c, \qquad FN_c = \Sigma g_c - TP_c,
+
+with :math:`p` the softmax (or sigmoid) probabilities, :math:`g` the one-hot (or binary)
+target and :math:`m_s = [y_s \ne \text{ignore}]\cdot w_s` the validity mask times the optional
+per-pixel weight, so ignored pixels leave every sum — numerators and denominators alike.
+The sensitivity-specificity loss also needs :math:`\sum_s m_s p_{c,s}^2 g_{c,s}` and
+:math:`\sum_s m_s p_{c,s}^2`.
+
+:func:`region_stats` computes them **without a one-hot tensor** when the target is a label map:
+the probability of the labelled class is gathered per pixel and added into per-class bins
+(``scatter_add``), :math:`\Sigma g` is a (weighted) label histogram and :math:`\Sigma p` a
+masked sum. For this path a fused autograd function returns the gradient with respect to the
+logits directly (one (N, C, S) buffer in the backward pass instead of autograd's chain of
+one-hot-sized intermediates). Dense targets — one-channel binary maps, multi-label maps and
+soft targets — are already (N, C', S) tensors and use plain autograd.
+
+Everything accumulates in float32 (float64 inputs stay float64), whatever the autocast dtype.
+:class:`RegionLoss` is the thin module base of the region losses: it parses the options they
+share (``use_sigmoid``, ``include_background``, ``batch``, ``smooth``, ``class_weight``,
+``ignore_index``), validates the inputs and reduces the per-image, per-class losses.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+
+from ..utils import (
+    BaseLoss,
+    check_non_negative,
+    float32_compute,
+    prepare_targets,
+    split_ignored_labels,
+    to_float32,
+    warn_once,
+)
+
+__all__ = ['SegTargets', 'RegionStats', 'prepare_seg_targets', 'region_stats', 'RegionLoss']
+
+
+# ------------------------------------------------------------------------------ targets
+class SegTargets(NamedTuple):
+    """Validated, flattened segmentation targets for an (N, C, \\*spatial) prediction.
+
+    Exactly one of ``index`` and ``dense`` is set.
+
+    Attributes:
+        index (Tensor | None): (N, S) int64 class indices (ignored pixels set to 0).
+        dense (Tensor | None): (N, C', S) float targets in [0, 1]: the foreground map of a
+            one-channel binary output (C' = 1), a multi-label map or soft targets (C' = C).
+        valid (Tensor | None): (N, S) or (N, C', S) bool mask of non-ignored entries;
+            ``None`` when every entry is valid.
+        weight (Tensor | None): (N, S) float per-pixel weight, or ``None``.
+    """
+
+    index: Optional[torch.Tensor]
+    dense: Optional[torch.Tensor]
+    valid: Optional[torch.Tensor]
+    weight: Optional[torch.Tensor]
+
+    def mask(self, dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """``valid * weight`` in ``dtype`` ((N, S) or (N, C', S)), or ``None`` if all ones."""
+        m = None if self.weight is None else self.weight.to(dtype)
+        if self.valid is not None:
+            if m is None:
+                m = self.valid.to(dtype)
+            elif self.valid.dim() == 3:
+                m = self.valid.to(dtype) * m.unsqueeze(1)
+            else:
+                m = m * self.valid
+        return m
+
+
+def _pixel_weight(weight: Optional[torch.Tensor], n: int, spatial: Tuple[int, ...]
+                  ) -> Optional[torch.Tensor]:
+    if weight is None:
+        return None
+    if not torch.is_tensor(weight):
+        raise TypeError(f'weight must be a tensor of per-pixel weights shaped {(n,) + spatial}, '
+                        f'got {type(weight).__name__}')
+    if weight.dim() == len(spatial) + 2 and weight.shape[1] == 1:
+        weight = weight.squeeze(1)
+    if tuple(weight.shape) != (n,) + spatial:
+        raise ValueError(f'weight must be a per-pixel weight of shape {(n,) + spatial} (or with '
+                         f'a singleton channel), got {tuple(weight.shape)}')
+    return to_float32(weight.float() if not weight.is_floating_point() else weight
+                      ).reshape(n, -1)
+
+
+def _binary_map(target: torch.Tensor, ignore_index: Optional[int], name: str
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """0/1 (or soft [0, 1]) map with ignore entries -> (float map with 0 there, valid mask)."""
+    if target.dtype == torch.bool:
+        return target.float(), None
+    if not target.is_floating_point():
+        labels, valid = split_ignored_labels(target, 2, ignore_index, name)
+        return labels.float(), valid
+    valid = None
+    if ignore_index is not None:
+        valid = target != ignore_index
+        if bool(valid.all()):
+            valid = None
+        else:
+            target = target.masked_fill(~valid, 0.0)
+    if target.numel():
+        lo, hi = (float(v) for v in torch.aminmax(target))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi > 1:
+            extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
+            raise ValueError(f'{name} must hold values in [0, 1]{extra} for sigmoid outputs, got '
+                             f'values in [{lo}, {hi}]')
+    return to_float32(target), valid
+
+
+def prepare_seg_targets(pred: torch.Tensor, target: torch.Tensor,
+                        ignore_index: Optional[int] = None, use_sigmoid: bool = False,
+                        weight: Optional[torch.Tensor] = None) -> SegTargets:
+    r"""Validate and flatten segmentation targets for ``pred`` of shape (N, C, \*spatial).
+
+    Accepted targets:
+
+    * softmax (``use_sigmoid=False``, C >= 2): (N, \*spatial) or (N, 1, \*spatial) integer
+      class indices, or (N, C, \*spatial) float soft targets;
+    * sigmoid, one channel (C = 1, binary): (N, \*spatial) or (N, 1, \*spatial) 0/1 labels
+      (or probabilities in [0, 1]);
+    * sigmoid, C > 1: (N, C, \*spatial) multi-label 0/1 maps (per-entry ``ignore_index``
+      allowed), or (N, \*spatial) class indices (one-vs-rest).
+
+    Entries equal to ``ignore_index`` are marked invalid; labels outside the valid range raise
+    ``ValueError``.
+
+    Args:
+        pred (Tensor): (N, C, \*spatial) logits, at least one spatial axis.
+        target (Tensor): Targets as above.
+        ignore_index (int, optional): Label value to ignore.
+        use_sigmoid (bool): Whether ``pred`` holds sigmoid logits.
+        weight (Tensor, optional): (N, \*spatial) or (N, 1, \*spatial) per-pixel weight.
+
+    Returns:
+        SegTargets: flattened targets, validity mask and pixel weight.
+    """
+    if not torch.is_tensor(pred) or pred.dim() < 3:
+        shape = tuple(pred.shape) if torch.is_tensor(pred) else type(pred).__name__
+        raise ValueError(f'pred must be a tensor of shape (N, C, *spatial) with at least one '
+                         f'spatial axis, got {shape}')
+    if not torch.is_tensor(target):
+        raise TypeError(f'target must be a tensor, got {type(target).__name__}')
+    n, c = pred.shape[:2]
+    spatial = tuple(pred.shape[2:])
+    pix_weight = _pixel_weight(weight, n, spatial)
+    if use_sigmoid and (c == 1 or tuple(target.shape) == tuple(pred.shape)):
+        if c == 1 and target.dim() == pred.dim() and target.shape[1] == 1:
+            target = target.squeeze(1)
+        expected = (n,) + spatial if c == 1 else tuple(pred.shape)
+        if tuple(target.shape) != expected:
+            raise ValueError(f'target shape {tuple(target.shape)} does not match pred shape '
+                             f'{tuple(pred.shape)}: expected {expected} 0/1 labels for a '
+                             'one-channel sigmoid output')
+        dense, valid = _binary_map(target, ignore_index, 'target')
+        if c == 1:
+            dense = dense.reshape(n, 1, -1)
+            valid = None if valid is None else valid.reshape(n, -1)
+        else:
+            dense = dense.reshape(n, c, -1)
+            valid = None if valid is None else valid.reshape(n, c, -1)
+        return SegTargets(None, dense, valid, pix_weight)
+    if c == 1:
+        raise ValueError('pred has a single channel: set use_sigmoid=True for one-channel '
+                         'binary outputs (softmax over one channel is constant)')
+    t = prepare_targets(pred, target, ignore_index)
+    if t.is_soft:
+        return SegTargets(None, t.soft.reshape(n, c, -1), None, pix_weight)
+    valid = None if t.valid is None else t.valid.reshape(n, -1)
+    return SegTargets(t.index.reshape(n, -1), None, valid, pix_weight)
+
+
+# ---------------------------------------------------------------------------- statistics
+class RegionStats(NamedTuple):
+    """Per-class sums, each of shape (B, K): B = N images (or 1 with ``batch=True``).
+
+    Attributes:
+        tp (Tensor): :math:`\\sum m p g`.
+        pred_sum (Tensor): :math:`\\sum m p`.
+        target_sum (Tensor): :math:`\\sum m g`.
+        count (Tensor): :math:`\\sum m` (valid, weighted pixels), (B, 1) or (B, K).
+        tp_sq (Tensor | None): :math:`\\sum m p^2 g` (``second_moments=True`` only).
+        pred_sq_sum (Tensor | None): :math:`\\sum m p^2` (``second_moments=True`` only).
+    """
+
+    tp: torch.Tensor
+    pred_sum: torch.Tensor
+    target_sum: torch.Tensor
+    count: torch.Tensor
+    tp_sq: Optional[torch.Tensor] = None
+    pred_sq_sum: Optional[torch.Tensor] = None
+
+    @property
+    def fp(self) -> torch.Tensor:
+        """False positives :math:`\\sum m p (1 - g)`."""
+        return self.pred_sum - self.tp
+
+    @property
+    def fn(self) -> torch.Tensor:
+        """False negatives :math:`\\sum m (1 - p) g`."""
+        return self.target_sum - self.tp
+
+    @property
+    def present(self) -> torch.Tensor:
+        """(B,) bool: rows with at least one counted pixel."""
+        return self.count.sum(1) > 0
+
+    def drop_first_class(self) -> RegionStats:
+        """Statistics without class 0 (``include_background=False``)."""
+        return RegionStats(*(None if t is None else (t[:, 1:] if t.shape[1] > 1 else t)
+                             for t in self))
+
+
+class _IndexRegionSums(torch.autograd.Function):
+    """Fused ``act(z)`` + per-class sums against a label map, with an analytic backward.
+
+    Outputs (N, C) tensors: :math:`\\sum m p`, :math:`\\sum_{y=c} m p` and, with
+    ``second``, :math:`\\sum m p^2`, :math:`\\sum_{y=c} m p^2`.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Tensor],
+                use_sigmoid: bool, second: bool):
+        p = z.sigmoid() if use_sigmoid else z.softmax(1)
+        n, c = p.shape[:2]
+        idx = index.unsqueeze(1)
+        p_t = p.gather(1, idx).squeeze(1)  # (N, S) probability of the labelled class
+        p_t_m = p_t if mask is None else p_t * mask
+        pm = p if mask is None else p * mask.unsqueeze(1)
+        pred_sum = pm.sum(2)
+        tp = p.new_zeros(n, c).scatter_add_(1, index, p_t_m)
+        outs = [pred_sum, tp]
+        if second:
+            outs.append((pm * p).sum(2))
+            outs.append(p.new_zeros(n, c).scatter_add_(1, index, p_t_m * p_t))
+        del pm
+        ctx.use_sigmoid, ctx.second = use_sigmoid, second
+        ctx.save_for_backward(p, index, mask, p_t)
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        p, index, mask, p_t = ctx.saved_tensors
+        g_ps = grads[0].unsqueeze(2)
+        # dL/dp = m * (G + [y = c] B) with G_c = a_c (+ 2 a2_c p) and, at the labelled class,
+        # B = b_y (+ 2 b2_y p_t); a, b (a2, b2) are the incoming gradients of the outputs.
+        on_target = grads[1].gather(1, index)
+        if ctx.second:
+            on_target = on_target + 2.0 * grads[3].gather(1, index) * p_t
+            g_ps = torch.addcmul(g_ps, grads[2].unsqueeze(2), p, value=2.0)
+        idx = index.unsqueeze(1)
+        if ctx.use_sigmoid:  # dz = p (1 - p) dL/dp
+            grad_z = torch.addcmul(p, p, p, value=-1.0).mul_(g_ps)
+            grad_z.scatter_add_(1, idx, (on_target * p_t * (1.0 - p_t)).unsqueeze(1))
+        else:  # softmax Jacobian: dz = p * (dL/dp - sum_c p dL/dp)
+            grad_z = p * g_ps
+            on_target = on_target * p_t
+            dot = grad_z.sum(1, keepdim=True).add_(on_target.unsqueeze(1))
+            grad_z.addcmul_(p, dot, value=-1.0)
+            grad_z.scatter_add_(1, idx, on_target.unsqueeze(1))
+        if mask is not None:
+            grad_z.mul_(mask.unsqueeze(1))
+        return grad_z, None, None, None, None
+
+
+def region_stats(logits: torch.Tensor, targets: SegTargets, use_sigmoid: bool = False,
+                 batch: bool = False, second_moments: bool = False) -> RegionStats:
+    r"""Per-class TP, :math:`\Sigma p`, :math:`\Sigma g` (and second moments) of a prediction.
+
+    Applies the activation (softmax over classes, or sigmoid) to ``logits`` and reduces over
+    the spatial axes — and over the batch when ``batch`` — with ignored pixels removed and
+    the per-pixel weight applied to both :math:`p` and :math:`g`. A label-map target is never
+    expanded to a one-hot tensor.
+
+    Args:
+        logits (Tensor): (N, C, \*spatial) raw scores, float32 or float64.
+        targets (SegTargets): from :func:`prepare_seg_targets`.
+        use_sigmoid (bool): Sigmoid per channel instead of softmax over channels.
+        batch (bool): Sum over the batch as well (one row) instead of per image.
+        second_moments (bool): Also return :math:`\sum m p^2 g` and :math:`\sum m p^2`.
+
+    Returns:
+        RegionStats: (B, K) sums with B = 1 if ``batch`` else N and K the number of channels.
+    """
+    n, c = logits.shape[:2]
+    z = logits.reshape(n, c, -1)
+    dtype = z.dtype
+    mask = targets.mask(dtype)
+    s = z.shape[2]
+    if targets.index is not None:
+        index = targets.index
+        outs = _IndexRegionSums.apply(z, index, mask, bool(use_sigmoid), bool(second_moments))
+        pred_sum, tp = outs[0], outs[1]
+        pred_sq, tp_sq = (outs[2], outs[3]) if second_moments else (None, None)
+        ones = mask if mask is not None else z.new_ones(()).expand(n, s)
+        target_sum = z.new_zeros(n, c).scatter_add_(1, index, ones)
+        count = (mask.sum(1, keepdim=True) if mask is not None
+                 else z.new_full((n, 1), float(s)))
+    else:
+        p = z.sigmoid() if use_sigmoid else z.softmax(1)
+        g = targets.dense.to(dtype)
+        m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask)
+        pm = p if m is None else p * m
+        gm = g if m is None else g * m
+        tp = (pm * g).sum(2)
+        pred_sum = pm.sum(2)
+        target_sum = gm.sum(2).expand_as(tp)
+        pred_sq = (pm * p).sum(2) if second_moments else None
+        tp_sq = (pm * p * g).sum(2) if second_moments else None
+        count = z.new_full((n, 1), float(s)) if m is None else m.sum(2)
+    stats = RegionStats(tp, pred_sum, target_sum, count, tp_sq, pred_sq)
+    if batch:
+        stats = RegionStats(*(None if t is None else t.sum(0, keepdim=True) for t in stats))
+    return stats
+
+
+# --------------------------------------------------------------------------- module base
+class RegionLoss(BaseLoss):
+    """Module base of the region (overlap) losses: options, inputs, reduction.
+
+    Subclasses implement :meth:`loss_from_stats`, returning (B, K) per-row, per-class losses
+    (or (B,) when the classes are combined inside the formula, as in generalized Dice).
+
+    Args:
+        use_sigmoid (bool): ``False``: softmax over C >= 2 channels and (N, \\*spatial)
+            labels. ``True``: sigmoid per channel; a one-channel output is binary (its
+            statistics are those of the foreground, label 1) and C > 1 channels take
+            multi-label (N, C, \\*spatial) 0/1 maps or labels (one-vs-rest). Default False.
+        include_background (bool): Keep class 0 in the class mean. Default True (as MONAI).
+            Ignored, with a warning, for one-channel binary outputs.
+        batch (bool): Statistics summed over the whole batch (one loss per class) instead of
+            per image (a loss per image and class, then the mean). Default False.
+        smooth (float): Added to numerator and denominator of each ratio. Default 1e-5
+            (MONAI's ``smooth_nr = smooth_dr``).
+        class_weight (list[float] | str, optional): C per-class weights multiplying the
+            per-class losses before the mean (like MONAI's ``weight``; not renormalised).
+            With ``include_background=False`` the first entry is unused.
+        ignore_index (int, optional): Label whose pixels leave every sum. Default 255; the
+            value passed to ``forward`` (mmseg's decode head passes its own) wins.
+        reduction (str): ``'mean'`` (over images that have valid pixels and over classes),
+            ``'sum'`` or ``'none'`` ((B, K) losses). Default ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Default 1.0.
+        loss_name (str, optional): Key under which mmseg logs the loss.
+    """
+
+    #: Whether :meth:`loss_from_stats` needs :math:`\sum p^2` terms.
+    second_moments: bool = False
+
+    def __init__(self, use_sigmoid: bool = False, include_background: bool = True,
+                 batch: bool = False, smooth: float = 1e-5, class_weight=None,
+                 ignore_index: Optional[int] = 255, reduction: str = 'mean',
+                 loss_weight: float = 1.0, loss_name: Optional[str] = None) -> None:
+        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name,
+                         class_weight=class_weight)
+        for name, value in (('use_sigmoid', use_sigmoid),
+                            ('include_background', include_background), ('batch', batch)):
+            if not isinstance(value, bool):
+                raise TypeError(f'{name} must be True or False, got {value!r}')
+        if ignore_index is not None and (isinstance(ignore_index, bool)
+                                         or not isinstance(ignore_index, int)):
+            raise TypeError(f'ignore_index must be an int or None, got {ignore_index!r}')
+        self.use_sigmoid = use_sigmoid
+        self.include_background = include_background
+        self.batch = batch
+        self.smooth = check_non_negative(smooth, 'smooth')
+        self.ignore_index = ignore_index
+
+    def extra_repr(self) -> str:
+        return (f'use_sigmoid={self.use_sigmoid}, include_background={self.include_background}, '
+                f'batch={self.batch}, smooth={self.smooth}, ignore_index={self.ignore_index}, '
+                + super().extra_repr())
+
+    def loss_from_stats(self, stats: RegionStats,
+                        class_weight: Optional[torch.Tensor]) -> torch.Tensor:
+        """Per-row (B, K) or (B,) losses from statistics (class_weight already sliced)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def apply_class_weight(loss: torch.Tensor, class_weight: Optional[torch.Tensor]
+                           ) -> torch.Tensor:
+        """Multiply (B, K) per-class losses by (K,) class weights (if any)."""
+        return loss if class_weight is None else loss * class_weight.to(loss.dtype)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                weight: Optional[torch.Tensor] = None, avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None, ignore_index: Optional[int] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            pred (Tensor): (N, C, H, W) or (N, C, D, H, W) logits.
+            target (Tensor): (N, \\*spatial) or (N, 1, \\*spatial) labels; (N, C, \\*spatial)
+                multi-label maps (sigmoid) or soft targets (softmax).
+            weight (Tensor, optional): (N, \\*spatial) per-pixel weight multiplying the
+                contributions of p and g (e.g. mmseg's OHEM ``seg_weight``).
+            avg_factor (float, optional): Divides the sum of the (B, K) losses instead of
+                their count (``'mean'`` only).
+            reduction_override (str, optional): Overrides ``reduction``.
+            ignore_index (int, optional): Overrides the constructor's value when not None.
+
+        Returns:
+            Tensor: Scalar loss, or (B, K) (per row, per class) for ``'none'``.
+        """
+        ignore = self.ignore_index if ignore_index is None else ignore_index
+        num_classes = pred.shape[1] if torch.is_tensor(pred) and pred.dim() > 1 else None
+        targets = prepare_seg_targets(pred, target, ignore, self.use_sigmoid, weight)
+        self.check_num_classes(num_classes)
+        reduction = self._reduction(reduction_override)
+        with float32_compute(pred):
+            stats = region_stats(to_float32(pred), targets, self.use_sigmoid, self.batch,
+                                 self.second_moments)
+            class_weight = self.effective_class_weight()
+            if not self.include_background:
+                if num_classes == 1:
+                    warn_once(f'{type(self).__name__}.include_background',
+                              f'{type(self).__name__}: include_background=False has no effect '
+                              'on a one-channel (binary) output')
+                else:
+                    stats = stats.drop_first_class()
+                    if class_weight is not None:
+                        class_weight = class_weight[1:]
+            loss = self.loss_from_stats(stats, class_weight)
+            return self.loss_weight * self._reduce_rows(loss, stats.present, reduction,
+                                                        avg_factor)
+
+    @staticmethod
+    def _reduce_rows(loss: torch.Tensor, present: torch.Tensor, reduction: str,
+                     avg_factor: Optional[float]) -> torch.Tensor:
+        if reduction == 'none':
+            return loss
+        if reduction == 'sum':
+            if avg_factor is not None:
+                raise ValueError('avg_factor can not be used with reduction="sum"')
+            return loss.sum()
+        if avg_factor is not None:
+            return loss.sum() / (avg_factor + torch.finfo(loss.dtype).eps)
+        # Rows without any valid pixel have loss exactly 0 and zero gradient; they are left
+        # out of the mean, and an all-ignored batch gives 0.
+        per_row = loss[0].numel() if loss.dim() > 1 else 1
+        denom = (present.sum() * per_row).clamp_min(1).to(loss.dtype)
+        return loss.sum() / denom
