@@ -310,22 +310,33 @@ def plot(rows: List[dict], sweeps: Dict[str, List[dict]], out: str, title: str) 
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(19, 6.5),
+                             gridspec_kw={'width_ratios': [1.5, 1, 1]})
     ax = axes[0]
-    ratios = [(f"{r['loss']}\n{'x'.join(map(str, r['shape']))}", r['time_ratio'],
-               r['mem_ratio']) for r in rows if 'time_ratio' in r]
-    if ratios:
-        ypos = range(len(ratios))
-        ax.barh([y - 0.2 for y in ypos], [r[1] for r in ratios], height=0.4, label='time')
-        ax.barh([y + 0.2 for y in ypos], [r[2] for r in ratios], height=0.4,
-                label='peak memory')
-        ax.set_yticks(list(ypos))
-        ax.set_yticklabels([r[0] for r in ratios], fontsize=6)
-        ax.axvline(1.0, color='k', lw=0.8)
-        ax.axvline(0.5, color='g', ls='--', lw=0.8)
-        ax.invert_yaxis()
-        ax.set_xlabel('plugin / best peer (lower is better)')
-        ax.legend(fontsize=8)
+    losses = list(dict.fromkeys(r['loss'] for r in rows if 'time_ratio' in r))
+    shapes = list(dict.fromkeys(tuple(r['shape'][:1] + r['shape'][2:]) for r in rows))
+    grid = [[float('nan')] * len(shapes) for _ in losses]
+    text = [[''] * len(shapes) for _ in losses]
+    for r in rows:
+        if 'time_ratio' not in r:
+            continue
+        i = losses.index(r['loss'])
+        j = shapes.index(tuple(r['shape'][:1] + r['shape'][2:]))
+        grid[i][j] = r['time_ratio']
+        text[i][j] = f"t {r['time_ratio']:.2f}\nm {r['mem_ratio']:.2f}"
+    if losses:
+        im = ax.imshow(grid, cmap='RdYlGn_r', vmin=0.0, vmax=2.0, aspect='auto')
+        for i in range(len(losses)):
+            for j in range(len(shapes)):
+                ax.text(j, i, text[i][j], ha='center', va='center', fontsize=7)
+        ax.set_xticks(range(len(shapes)))
+        ax.set_xticklabels([f'N={sh[0]} ' + 'x'.join(map(str, sh[1:]))
+                            for sh in shapes], fontsize=8)
+        ax.set_yticks(range(len(losses)))
+        ax.set_yticklabels(losses, fontsize=8)
+        ax.set_title('plugin / best peer: t = time, m = peak memory (lower is better)',
+                     fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.03, label='time ratio')
     for ax, (key, label) in zip(axes[1:], [('voxels', 'voxels per image (N=2, C=4)'),
                                            ('classes', 'classes (N=2, 128x128)')]):
         pts = sweeps.get(key, [])

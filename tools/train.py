@@ -25,6 +25,7 @@ except ImportError:  # running from a clone that was not pip-installed
     import mmloss_plugin  # noqa: F401
 
 from mmloss_plugin.engine import runtime
+from mmloss_plugin.losses.model_checks import check_model_losses
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -94,10 +95,14 @@ def main(argv=None) -> None:
     try:
         cfg = build_cfg(args)
         runtime.init_cpu_distributed(cfg, args.launcher)
-    except (ValueError, RuntimeError) as err:
-        # A setup mistake: one clear line instead of a traceback.
-        sys.exit(f'error: {err}')
-    runner = runtime.build_runner(cfg)
+        # Builds the model (losses, heads) but loads no data yet.
+        runner = runtime.build_runner(cfg)
+        # Per-class lengths and ignore_index against the heads (see docs/reliability.md).
+        check_model_losses(runner.model)
+    except (ValueError, TypeError, KeyError, RuntimeError, FileNotFoundError) as err:
+        # A config or setup mistake: one clear line instead of a traceback.
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        sys.exit('error: ' + ' '.join(str(msg).split()))
     runner.train()
 
 

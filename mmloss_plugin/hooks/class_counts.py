@@ -93,8 +93,10 @@ class ClassCountsHook(Hook):
             dataset has segmentation maps. Default ``'auto'``.
         overwrite (bool): Replace counts that are already set. Default ``False``.
         ignore_index (int): Pixel value not counted in ``'pixel'`` mode. Default 255.
-        priority: Hook priority. Default ``'ABOVE_NORMAL'`` so that it runs before
-            :class:`DRWHook` (``'NORMAL'``).
+
+    The hook's priority is ``'ABOVE_NORMAL'``, so it runs before :class:`DRWHook`
+    (``'NORMAL'``) whatever their order in ``custom_hooks``; a ``priority=...`` key in the
+    config dict overrides it (mmengine's ``register_hook``).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -103,6 +105,9 @@ class ClassCountsHook(Hook):
                  overwrite: bool = False, ignore_index: int = 255) -> None:
         if mode not in COUNT_MODES:
             raise ValueError(f'ClassCountsHook: mode must be one of {COUNT_MODES}, got {mode!r}')
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise TypeError(f'ClassCountsHook: ignore_index must be an int, got '
+                            f'{ignore_index!r}')
         if not isinstance(overwrite, bool):
             raise TypeError(f'ClassCountsHook: overwrite must be a bool, got {overwrite!r}')
         self.explicit_counts = load_class_counts(counts, name='ClassCountsHook counts')

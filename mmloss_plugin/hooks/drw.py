@@ -39,9 +39,10 @@ class DRWHook(Hook):
     its first iteration, and a run before ``start`` (or fine-tuned with ``load_from``) uses
     the configured weights even if the checkpoint held DRW weights.
 
-    Every plugin loss needs class counts when DRW switches on: put
-    ``dict(type='ClassCountsHook')`` before this hook in ``custom_hooks`` or give each loss
-    a ``cls_num_list``.
+    Every plugin loss needs class counts when DRW switches on: add
+    ``dict(type='ClassCountsHook')`` to ``custom_hooks`` (in any order, priorities run it
+    first) or give each loss a ``cls_num_list``. ``start`` counts like the LDAM-DRW code:
+    ``start=160`` re-weights the 161st epoch on (0-based index 160).
 
     Args:
         start (int): 0-based epoch (``by_epoch=True``) or iteration (``by_epoch=False``) from
@@ -50,7 +51,9 @@ class DRWHook(Hook):
             for iteration-based loops such as mmseg's). Default ``True``.
         beta (float): ``beta`` of the effective number of samples, in [0, 1).
             Default 0.9999.
-        priority: Default ``'NORMAL'``, after :class:`ClassCountsHook` (``'ABOVE_NORMAL'``).
+
+    The hook's priority is ``'NORMAL'``: it runs after :class:`ClassCountsHook`
+    (``'ABOVE_NORMAL'``), which must have set the counts first.
 
     Example:
         >>> custom_hooks = [dict(type='ClassCountsHook'),

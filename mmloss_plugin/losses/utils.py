@@ -11,6 +11,7 @@ Everything that is not a loss formula lives here, once:
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import torch.nn as nn
 __all__ = [
     'REDUCTIONS', 'CLASS_WEIGHT_STRATEGIES', 'BaseLoss', 'weight_reduce_loss',
     'check_reduction', 'check_positive', 'check_non_negative', 'check_unit_interval',
+    'check_ignore_index', 'check_finite',
     'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
     'check_class_labels', 'split_ignored_labels', 'to_float32', 'float32_compute', 'Targets',
     'prepare_targets', 'warn_once',
@@ -73,6 +75,50 @@ def check_unit_interval(value: Any, name: str, *, open_right: bool = False) -> f
     return value
 
 
+def check_ignore_index(ignore_index: Any, num_classes: Optional[int] = None,
+                       name: str = 'ignore_index') -> Optional[int]:
+    """Validate an ``ignore_index``: ``None``, or an int that is not a real class index.
+
+    A value in ``[0, num_classes)`` would silently drop every sample/pixel of that class from
+    the loss (and from the mean), so it is rejected whenever ``num_classes`` is known.
+
+    Returns:
+        int | None: ``ignore_index`` as a Python int (or ``None``).
+    """
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f'{name} must be an int or None, got {ignore_index!r}')
+    ignore_index = int(ignore_index)
+    if num_classes is not None and 0 <= ignore_index < num_classes:
+        raise ValueError(f'{name}={ignore_index} is a real class index (classes are 0..'
+                         f'{num_classes - 1}): every entry of that class would be dropped from '
+                         f'the loss; use a value outside [0, {num_classes - 1}] for unlabelled '
+                         'entries (e.g. 255)')
+    return ignore_index
+
+
+def check_finite(x: torch.Tensor, name: str = 'pred') -> None:
+    """Raise ``ValueError`` naming ``name`` if the floating tensor ``x`` holds NaN or Inf.
+
+    The fast path is one ``sum`` (a single reduction without a temporary, several times
+    cheaper than ``isfinite(x).all()`` on CPU); NaN/Inf entries make the sum non-finite. Only
+    then — or when a sum of huge finite values overflows — are the entries tested one by one.
+    Non-tensors and non-floating tensors are left to the callers' own checks.
+    """
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.numel() == 0:
+        return
+    x = x.detach()
+    if bool(torch.isfinite(x.sum())):
+        return
+    n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+    if n_nan or n_inf:
+        raise ValueError(f'{name} contains {n_nan} NaN and {n_inf} Inf value(s) (shape '
+                         f'{tuple(x.shape)}, {x.dtype}): the model output is not finite; '
+                         'training diverged (lower the learning rate, clip gradients) or the '
+                         'input or fp16 activations overflowed')
+
+
 def check_class_labels(label: torch.Tensor, num_classes: int, ignore_index: Optional[int] = None,
                        name: str = 'label') -> None:
     """Raise a clear error for integer labels outside ``[0, num_classes)``.
@@ -88,8 +134,9 @@ def split_ignored_labels(label: torch.Tensor, num_classes: int,
                          ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Check integer labels (see :func:`check_class_labels`) and split off ignored entries.
 
-    One pass for the mask, one for min/max (no boolean indexing, which is several times slower
-    on large label maps).
+    Min/max run on the host copy of one ``aminmax`` pass; only when ``ignore_index`` lies within
+    that range is the validity mask built (and min/max recomputed with ignored entries set to
+    0). No boolean indexing, which is several times slower on large label maps.
 
     Returns:
         tuple: ``(labels, valid)`` — the labels with ignored entries set to 0, and the bool mask
@@ -97,15 +144,26 @@ def split_ignored_labels(label: torch.Tensor, num_classes: int,
     """
     if label.is_floating_point() or label.dtype == torch.bool:
         raise TypeError(f'{name} must be an integer tensor of class indices, got {label.dtype}')
+    ignore_index = check_ignore_index(ignore_index, num_classes)
+    if label.numel() == 0:
+        return label, None
+    lo, hi = (int(v) for v in torch.aminmax(label))
     valid = None
-    if ignore_index is not None and label.numel():
+    if ignore_index is not None and lo <= ignore_index <= hi:  # some entries may be ignored
         valid = label != ignore_index
+        if not bool(valid.any()):
+            return label.masked_fill(~valid, 0), valid
         if bool(valid.all()):
             valid = None
         else:
-            label = label.masked_fill(~valid, 0)
-    if label.numel() == 0 or (valid is not None and not bool(valid.any())):
-        return label, valid
+            label = label.masked_fill(~valid, 0)  # 0 is a valid class: no effect on the check
+            lo, hi = (int(v) for v in torch.aminmax(label))
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
+        raise ValueError(f'{name} contains class index {bad}, expected values in '
+                         f'[0, {num_classes - 1}] (num_classes={num_classes}){extra}')
+    return label, valid
     lo_t, hi_t = torch.aminmax(label)
     lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
@@ -223,7 +281,8 @@ def weight_reduce_loss(loss: torch.Tensor, weight: Optional[torch.Tensor] = None
     if reduction == 'none':
         return loss
     if avg_factor is None:
-        return loss.mean() if reduction == 'mean' else loss.sum()
+        # the mean of no elements is 0 (zero gradient), not NaN
+        return loss.mean() if reduction == 'mean' and loss.numel() else loss.sum()
     if reduction == 'sum':
         raise ValueError('avg_factor can not be used with reduction="sum"')
     eps = torch.finfo(loss.dtype).eps
@@ -380,6 +439,7 @@ class BaseLoss(nn.Module):
             raise ValueError(f'loss_name must be a string containing "loss" (mmengine only '
                              f'back-propagates such keys), got {loss_name!r}')
         self._loss_name = loss_name
+        self._ignore_index: Optional[int] = None
         self.cb_beta = check_unit_interval(cb_beta, 'cb_beta', open_right=True)
         self.class_weight_spec = class_weight if isinstance(class_weight, str) else None
         self.register_buffer('class_weight', None)
@@ -393,11 +453,26 @@ class BaseLoss(nn.Module):
         counts = load_class_counts(cls_num_list)
         if counts is not None:
             self.set_class_counts(counts)
+        # Empty, 1-D or NaN/Inf predictions fail with a clear error before any formula runs.
+        self.register_forward_pre_hook(_check_pred, with_kwargs=True)
 
     # -- properties mmseg/mmpretrain expect
     @property
     def loss_name(self) -> str:
         return self._loss_name
+
+    @property
+    def ignore_index(self) -> Optional[int]:
+        """Label value that contributes nothing (``None``: none); see :func:`check_ignore_index`.
+
+        Validated when set, against the number of classes when the loss knows it (from
+        ``cls_num_list`` or a ``class_weight`` list), and again whenever counts are set.
+        """
+        return self._ignore_index
+
+    @ignore_index.setter
+    def ignore_index(self, value: Optional[int]) -> None:
+        self._ignore_index = check_ignore_index(value, self.num_classes)
 
     @property
     def num_classes(self) -> Optional[int]:
@@ -418,6 +493,7 @@ class BaseLoss(nn.Module):
                 and len(counts) != self.class_weight.numel():
             raise ValueError(f'cls_num_list has {len(counts)} classes but class_weight has '
                              f'{self.class_weight.numel()}')
+        check_ignore_index(self.ignore_index, len(counts))
         device = self._buffer_device()
         self.cls_num = torch.as_tensor(counts, dtype=torch.float32, device=device)
         if self.class_weight_spec is not None:
@@ -462,6 +538,37 @@ class BaseLoss(nn.Module):
                 raise ValueError(f'{type(self).__name__}: {label} has {t.numel()} entries but the '
                                  f'prediction has {num_classes} classes')
 
+    def check_head(self, num_classes: int, out_channels: Optional[int] = None,
+                   ignore_index: Any = 'own', head: str = 'head') -> None:
+        """Build-time consistency with the head that owns this loss.
+
+        Called by :func:`~mmloss_plugin.losses.model_checks.check_model_losses` once the
+        model is built (before any data is loaded), so mistakes fail at build time instead of
+        at the first iteration.
+
+        Args:
+            num_classes (int): The head's number of classes.
+            out_channels (int, optional): Output channels when they differ from
+                ``num_classes`` (mmseg's one-channel binary heads); per-class tensors may
+                have either length.
+            ignore_index (int | None | str): The value the head passes to ``forward`` (mmseg
+                decode heads do), or ``'own'`` to check the loss's own ``ignore_index``.
+            head (str): Name of the head, for messages.
+
+        Raises:
+            ValueError: per-class lengths that match neither, or an ``ignore_index`` that is a
+                real class.
+        """
+        allowed = {num_classes} if out_channels is None else {num_classes, out_channels}
+        for attr, label in (('cls_num', 'cls_num_list'), ('class_weight', 'class_weight')):
+            t = getattr(self, attr)
+            if t is not None and t.numel() not in allowed:
+                raise ValueError(f'{type(self).__name__}: {label} has {t.numel()} entries but '
+                                 f'{head} has num_classes={num_classes}')
+        own = isinstance(ignore_index, str) and ignore_index == 'own'
+        check_ignore_index(self.ignore_index if own else ignore_index, num_classes,
+                           name='ignore_index' if own else f'{head}.ignore_index')
+
     # -- checkpoints: accept buffers that were still None when the module was built
     def _load_from_state_dict(self, state_dict: Dict[str, torch.Tensor], prefix: str,
                               *args: Any, **kwargs: Any) -> None:
@@ -501,6 +608,34 @@ class BaseLoss(nn.Module):
                 and targets.valid is not None:
             avg_factor = targets.num_valid(loss)
         return self.loss_weight * weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
+def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Forward pre-hook of :class:`BaseLoss`: the prediction must be non-empty and finite.
+
+    Runs before every loss formula, so each loss reports these mistakes the same way (shape
+    and target checks follow in the losses, e.g. :func:`prepare_targets`). Non-tensors are
+    left to ``forward``.
+    """
+    pred = args[0] if args else kwargs.get(_first_forward_arg(type(module)))
+    if not torch.is_tensor(pred):
+        return
+    name = type(module).__name__
+    if pred.numel() == 0:
+        raise ValueError(f'{name}: pred is empty (shape {tuple(pred.shape)}); a loss needs at '
+                         'least one sample (check the data pipeline and batch size)')
+    check_finite(pred, f'{name}: pred')
+
+
+_FIRST_ARG: Dict[type, Optional[str]] = {}
+
+
+def _first_forward_arg(cls: type) -> Optional[str]:
+    """Name of the first argument of ``cls.forward`` after ``self`` (cached per class)."""
+    if cls not in _FIRST_ARG:
+        params = list(inspect.signature(cls.forward).parameters)
+        _FIRST_ARG[cls] = params[1] if len(params) > 1 else None
+    return _FIRST_ARG[cls]
 
 
 def _snake(name: str) -> str:

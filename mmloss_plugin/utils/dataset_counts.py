@@ -39,19 +39,30 @@ def iter_base_datasets(dataset: Any, indices: Optional[np.ndarray] = None
     if dataset is None:
         raise ValueError('no training dataset to count classes from')
     if hasattr(dataset, 'datasets') and not hasattr(dataset, 'get_gt_labels'):
-        # mmengine / torch ConcatDataset
+        # mmengine / torch ConcatDataset (indices from a Subset are split per part)
+        offset = 0
         for sub in dataset.datasets:
-            yield from iter_base_datasets(sub)
+            n = len(sub)
+            if indices is None:
+                yield from iter_base_datasets(sub)
+            else:
+                part = indices[(indices >= offset) & (indices < offset + n)] - offset
+                if part.size:
+                    yield from iter_base_datasets(sub, part)
+            offset += n
         return
     inner = getattr(dataset, 'dataset', None)
     if inner is not None and not hasattr(dataset, 'load_data_list'):
-        # RepeatDataset, ClassBalancedDataset, torch Subset (BaseDataset has load_data_list)
+        # torch Subset, RepeatDataset, ClassBalancedDataset (BaseDataset has load_data_list).
+        # Without a Subset above them, wrappers count the original samples once.
         sub_idx = getattr(dataset, 'indices', None)
-        if sub_idx is not None:
+        if sub_idx is not None:  # Subset
             sub_idx = np.asarray(sub_idx, dtype=np.int64)
-            if indices is not None:
-                sub_idx = sub_idx[indices]
-            indices = sub_idx
+            indices = sub_idx if indices is None else sub_idx[indices]
+        elif indices is not None:  # Subset of a repeating wrapper: map to inner indices
+            repeat = getattr(dataset, 'repeat_indices', None)
+            indices = (np.asarray(repeat, dtype=np.int64)[indices] if repeat is not None
+                       else indices % len(inner))
         yield from iter_base_datasets(inner, indices)
         return
     if hasattr(dataset, 'full_init'):

@@ -226,8 +226,8 @@ def test_seg_config_builds_on_tiny_data(name, tmp_path):
         assert sample['inputs'].shape[0] == 3 and seg.ndim == 3
         labels = set(np.unique(seg.numpy()).tolist()) - {255}
         assert labels <= set(range(len(ds.metainfo['classes'])))
-        if split == 'train':
-            assert labels - {0}, 'a foreground class should survive the training pipeline'
+        if split != 'train':  # (random crops may miss the foreground)
+            assert labels - {0}, 'foreground labels should be loaded'
     for metric in cfg.val_evaluator:
         metric = copy.deepcopy(metric)
         metric.pop('_scope_', None)

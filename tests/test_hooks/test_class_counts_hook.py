@@ -200,7 +200,7 @@ def test_ann_file_counts(tmp_path):
         ann_file_class_counts(str(ann))
 
 
-def test_iter_base_datasets_concat_of_subsets(toys):
+def test_iter_base_datasets_of_concat(toys):
     base = toys.ClsDataset(toys.labels)
     ds = ConcatDataset([base, toys.ClsDataset([1])])
     assert [len(d) for d, _ in iter_base_datasets(ds)] == [12, 1]
@@ -222,3 +222,53 @@ def test_counts_pushed_to_long_tail_metric(make_runner, toys):
     results = runner.val_loop.run()
     for key in ('many', 'medium', 'few'):
         assert f'longtail/{key}_shot_acc' in results
+
+
+# ---------------------------------------------------------------- two-process gloo
+def _dist_worker(rank, pg_file, out_file, toys, rank0_countable):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{pg_file}', rank=rank, world_size=2)
+    try:
+        model = toys.Model()
+        # only rank 0 reads the dataset: rank 1's could not even be counted
+        countable = rank == 0 and rank0_countable
+        dataset = toys.ClsDataset(toys.labels) if countable else object()
+        try:
+            ClassCountsHook().before_train(_fake_runner(model, dataset))
+            result = model.loss_module.cls_num.tolist()
+        except RuntimeError as e:
+            result = f'error: {e}'
+        with open(out_file, 'w') as f:
+            f.write(repr(result))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('rank0_countable', [True, False])
+def test_counts_broadcast_from_rank0(toys, tmp_path, rank0_countable):
+    import multiprocessing as mp
+    ctx = mp.get_context('fork')
+    procs = [ctx.Process(target=_dist_worker,
+                         args=(r, tmp_path / 'pg', tmp_path / f'out{r}', toys, rank0_countable))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    results = [(tmp_path / f'out{r}').read_text() for r in range(2)]
+    if rank0_countable:
+        assert results == [repr(toys.counts)] * 2
+    else:
+        # rank 0 fails to count: every rank raises the same clear error instead of hanging
+        assert all(r.startswith("'error: ClassCountsHook could not count") for r in results)
+
+
+def test_subset_of_wrappers_counts_the_selected_samples(toys):
+    a, b = toys.ClsDataset(toys.labels), toys.ClsDataset([2, 2, 1])
+    # concat indices 12..14 are b's samples; 6 is a's only class-2 sample
+    ds = torch.utils.data.Subset(ConcatDataset([a, b]), [6, 12, 13, 14, 0])
+    assert dataset_class_counts(ds).tolist() == [1.0, 1.0, 3.0]
+    # RepeatDataset index 12 + 4 = 16 is sample 4 (class 1) of the 12-sample dataset
+    ds = torch.utils.data.Subset(RepeatDataset(a, times=2), [16, 18])
+    assert dataset_class_counts(ds).tolist() == [0.0, 1.0, 1.0]

@@ -8,6 +8,8 @@ import pytest
 from mmloss_plugin.hooks import DRWHook
 
 BETA = 0.9
+# set by the make_runner fixture so that mmengine can load its checkpoints under torch >= 2.6
+pytestmark = pytest.mark.filterwarnings('ignore:Environment variable TORCH_FORCE_NO_WEIGHTS')
 CONFIGURED = [1.0, 2.0, 3.0]
 COUNTS_HOOK = {'type': 'ClassCountsHook'}
 

@@ -80,7 +80,8 @@ def test_against_sklearn():
     gt = rng.integers(0, c, n)
     scores = np.round(rng.random((n, c)), 2)
     pred = scores.argmax(1)
-    res = _evaluate(LongTailMetric(), scores, gt, classes=tuple('abcd'))
+    res = _evaluate(LongTailMetric(cls_num_list=[200, 50, 10, 5]), scores, gt,
+                    classes=tuple('abcd'))
     assert res['longtail/balanced_accuracy'] == pytest.approx(
         100 * sk.balanced_accuracy_score(gt, pred))
     assert res['longtail/macro_f1'] == pytest.approx(100 * sk.f1_score(gt, pred,

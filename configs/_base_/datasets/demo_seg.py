@@ -25,6 +25,7 @@ test_pipeline = [
 ]
 
 # num_workers=0: decoding 64x64 PNGs is cheaper than worker processes on a small CPU.
+# All images have the same size, so validation/testing can batch them (8 per batch).
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
@@ -41,7 +42,7 @@ train_dataloader = dict(
         pipeline=train_pipeline),
 )
 val_dataloader = dict(
-    batch_size=1,
+    batch_size=8,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
@@ -56,7 +57,7 @@ val_dataloader = dict(
         pipeline=test_pipeline),
 )
 test_dataloader = dict(
-    batch_size=1,
+    batch_size=8,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),

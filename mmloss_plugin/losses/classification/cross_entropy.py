@@ -124,8 +124,8 @@ class WeightedCrossEntropyLoss(BaseLoss):
             Tensor: Scalar loss (or element-wise for ``reduction='none'``).
         """
         ignore = self.ignore_index if ignore_index is None else ignore_index
-        self.check_num_classes(pred.shape[1])
         targets = prepare_targets(pred, target, ignore)
+        self.check_num_classes(pred.shape[1])
         with float32_compute(pred):
             log_probs = F.log_softmax(to_float32(pred), dim=1)
             loss = class_nll(log_probs, targets, self.effective_class_weight())

@@ -80,7 +80,7 @@ def generalized_dice_from_stats(tp: torch.Tensor, pred_sum: torch.Tensor,
     """
     w = generalized_dice_weights(target_sum, weight_type)
     if class_weight is not None:
-        w = w * class_weight.to(w.dtype)
+        w = w * class_weight.to(device=w.device, dtype=w.dtype)
     numer = 2.0 * (w * tp).sum(1) + smooth
     denom = (w * (pred_sum + target_sum)).sum(1) + smooth
     return 1.0 - numer / denom

@@ -43,7 +43,7 @@ def binary_log_loss(logits: torch.Tensor, target: torch.Tensor,
     """
     loss = F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction='none')
     if class_weight is not None:
-        w0, w1 = class_weight.to(loss.dtype).unbind()
+        w0, w1 = class_weight.to(device=loss.device, dtype=loss.dtype).unbind()
         loss = loss * (w0 + (w1 - w0) * target.to(loss.dtype))
     if valid is not None:
         loss = loss.masked_fill(~valid, 0.0)

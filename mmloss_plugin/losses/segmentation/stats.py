@@ -235,10 +235,14 @@ class _IndexRegionSums(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Tensor],
                 use_sigmoid: bool, second: bool):
-        p = z.sigmoid() if use_sigmoid else z.softmax(1)
-        n, c = p.shape[:2]
-        idx = index.unsqueeze(1)
-        p_t = p.gather(1, idx).squeeze(1)  # (N, S) probability of the labelled class
+        p = (z.sigmoid() if use_sigmoid else z.softmax(1)).contiguous()
+        n, c, s = p.shape
+        # position of (y_s, s) in each image's flattened (C * S) plane: gathering along the
+        # last, contiguous axis is about 3x faster than along the class axis (the int64
+        # positions are not kept for the backward pass, to keep its peak memory low)
+        flat = torch.add(torch.arange(s, device=z.device), index, alpha=s)
+        p_t = p.view(n, c * s).gather(1, flat)  # (N, S) probability of the labelled class
+        del flat
         p_t_m = p_t if mask is None else p_t * mask
         pm = p if mask is None else p * mask.unsqueeze(1)
         pred_sum = pm.sum(2)
@@ -262,16 +266,19 @@ class _IndexRegionSums(torch.autograd.Function):
         if ctx.second:
             on_target = on_target + 2.0 * grads[3].gather(1, index) * p_t
             g_ps = torch.addcmul(g_ps, grads[2].unsqueeze(2), p, value=2.0)
-        idx = index.unsqueeze(1)
         if ctx.use_sigmoid:  # dz = p (1 - p) dL/dp
             grad_z = torch.addcmul(p, p, p, value=-1.0).mul_(g_ps)
-            grad_z.scatter_add_(1, idx, (on_target * p_t * (1.0 - p_t)).unsqueeze(1))
+            on_target = on_target.mul_(p_t).mul_(1.0 - p_t)
         else:  # softmax Jacobian: dz = p * (dL/dp - sum_c p dL/dp)
-            grad_z = p * g_ps
-            on_target = on_target * p_t
-            dot = grad_z.sum(1, keepdim=True).add_(on_target.unsqueeze(1))
-            grad_z.addcmul_(p, dot, value=-1.0)
-            grad_z.scatter_add_(1, idx, on_target.unsqueeze(1))
+            on_target = on_target.mul_(p_t)
+            if ctx.second:
+                grad_z = p * g_ps
+                dot = grad_z.sum(1, keepdim=True).add_(on_target.unsqueeze(1))
+                grad_z.addcmul_(p, dot, value=-1.0)
+            else:  # G = a does not depend on p: sum_c p a is a (1, C) x (C, S) product
+                dot = torch.bmm(grads[0].unsqueeze(1), p).add_(on_target.unsqueeze(1))
+                grad_z = torch.sub(g_ps, dot).mul_(p)
+        grad_z.scatter_add_(1, index.unsqueeze(1), on_target.unsqueeze(1))
         if mask is not None:
             grad_z.mul_(mask.unsqueeze(1))
         return grad_z, None, None, None, None
@@ -393,7 +400,9 @@ class RegionLoss(BaseLoss):
     def apply_class_weight(loss: torch.Tensor, class_weight: Optional[torch.Tensor]
                            ) -> torch.Tensor:
         """Multiply (B, K) per-class losses by (K,) class weights (if any)."""
-        return loss if class_weight is None else loss * class_weight.to(loss.dtype)
+        if class_weight is None:
+            return loss
+        return loss * class_weight.to(device=loss.device, dtype=loss.dtype)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 weight: Optional[torch.Tensor] = None, avg_factor: Optional[float] = None,
@@ -434,11 +443,14 @@ class RegionLoss(BaseLoss):
                     if class_weight is not None:
                         class_weight = class_weight[1:]
             loss = self.loss_from_stats(stats, class_weight)
-            return self.loss_weight * self._reduce_rows(loss, stats.present, reduction,
-                                                        avg_factor)
+            # without ignored pixels or pixel weights every row has valid pixels
+            present = None if targets.valid is None and targets.weight is None \
+                else stats.present
+            loss = self._reduce_rows(loss, present, reduction, avg_factor)
+            return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     @staticmethod
-    def _reduce_rows(loss: torch.Tensor, present: torch.Tensor, reduction: str,
+    def _reduce_rows(loss: torch.Tensor, present: Optional[torch.Tensor], reduction: str,
                      avg_factor: Optional[float]) -> torch.Tensor:
         if reduction == 'none':
             return loss
@@ -448,6 +460,8 @@ class RegionLoss(BaseLoss):
             return loss.sum()
         if avg_factor is not None:
             return loss.sum() / (avg_factor + torch.finfo(loss.dtype).eps)
+        if present is None:
+            return loss.mean()
         # Rows without any valid pixel have loss exactly 0 and zero gradient; they are left
         # out of the mean, and an all-ignored batch gives 0.
         per_row = loss[0].numel() if loss.dim() > 1 else 1

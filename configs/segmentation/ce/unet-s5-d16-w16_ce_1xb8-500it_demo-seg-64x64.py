@@ -3,7 +3,7 @@
 # slim UNet-S5-D16 (base_channels 16) + cross-entropy. Trains on CPU in a few minutes; the
 # other demo configs inherit this file (schedule and data) and change only the losses.
 #
-# Train: python tools/train.py configs/segmentation/ce/unet-s5-d16-w16_ce_1xb8-500_demo-seg-64x64.py
+# Train: python tools/train.py configs/segmentation/ce/unet-s5-d16-w16_ce_1xb8-500it_demo-seg-64x64.py
 # (uses a GPU automatically when one is visible).
 
 # ---- knobs shared by every demo segmentation config (edit here: --cfg-options only

@@ -1,0 +1,279 @@
+"""Effectiveness benchmark of the plugin's losses on the synthetic demo sets (CPU, several seeds).
+
+Trains every bundled demo recipe (classification: CE, focal, LDAM, LDAM-DRW, LMF, logit-adjusted
+CE; segmentation: CE, CE+Dice, Dice, Focal Tversky, Generalized Dice) with ``--seeds`` seeds,
+evaluates on the balanced test split and writes a mean +- std table and a plot::
+
+    python tools/benchmark_longtail.py [--seeds 3] [--imbalance-ratio R] [--only cls|seg]
+                                       [--jobs 2] [--methods CE LMF] [--no-docs]
+
+``--imbalance-ratio R`` generates ``data/bench/demo_cls_irR`` (same images per class profile,
+reshaped to ratio R; balanced val/test) and trains on it; without it the default demo set
+(HAM10000 profile, ratio ~58) is used. Seeds change initialisation and data order, not the
+data. Results: ``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the
+section "Effectiveness (demo data)" of ``docs/benchmarks.md`` and ``docs/img/benchmark_*.png``
+are (re)written. ``--reuse`` skips runs whose ``result.json`` exists.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import demo  # noqa: E402  (tools/demo.py: runner, metric helpers, plots)
+
+SECTION = 'Effectiveness (demo data)'
+
+# benchmark name -> (task, demo method, extra cfg options)
+CLS_RUNS = {
+    'CE': ('CE', {}),
+    'Focal': ('Focal', {}),
+    # LDAM without re-weighting: the LDAM-DRW recipe with the DRW hook removed
+    'LDAM': ('LDAM-DRW', {'custom_hooks': [dict(type='ClassCountsHook')]}),
+    'LDAM-DRW': ('LDAM-DRW', {}),
+    'LMF': ('LMF', {}),
+    'Logit-adj.': ('Logit-adj.', {}),
+}
+SEG_RUNS = {
+    'CE': ('CE', {}),
+    'CE+Dice': ('CE+Dice', {}),
+    'Dice': ('Dice', {}),
+    'Focal Tversky': ('Focal Tversky', {}),
+    'GDL': ('GDL', {}),
+}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', type=int, default=3, help='number of seeds (0, 1, ...)')
+    p.add_argument('--imbalance-ratio', type=float, default=None,
+                   help='classification imbalance ratio (default: demo set, ~58)')
+    p.add_argument('--only', choices=['cls', 'seg'])
+    p.add_argument('--jobs', type=int, default=2, help='runs in parallel (1 thread each)')
+    p.add_argument('--methods', nargs='+', help='subset of methods (names as in the table)')
+    p.add_argument('--out', default='work_dirs/benchmark_longtail')
+    p.add_argument('--docs', default='docs/benchmarks.md')
+    p.add_argument('--img-dir', default='docs/img')
+    p.add_argument('--no-docs', action='store_true', help='do not touch docs/')
+    p.add_argument('--reuse', action='store_true', help='reuse finished runs in --out')
+    p.add_argument('--verbose', action='store_true')
+    return p.parse_args(argv)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r'[^0-9a-z]+', '-', name.lower()).strip('-')
+
+
+def cls_data_root(ratio: Optional[float]) -> Optional[str]:
+    """Generate (once) and return the demo classification set with imbalance ``ratio``."""
+    if ratio is None:
+        return None
+    name = f'demo_cls_ir{ratio:g}'
+    out = osp.join(demo.REPO_ROOT, 'data', 'bench')
+    subprocess.run([sys.executable, osp.join(demo.TOOLS_DIR, 'make_demo_data.py'), '--only',
+                    'cls', '--imbalance-ratio', str(ratio), '--out', out, '--cls-name', name,
+                    '--quiet'], check=True)
+    return osp.join(out, name)
+
+
+def build_specs(args: argparse.Namespace) -> List[demo.RunSpec]:
+    specs = []
+    ir_tag = f'ir{args.imbalance_ratio:g}' if args.imbalance_ratio else 'default'
+    for task, runs in (('cls', CLS_RUNS), ('seg', SEG_RUNS)):
+        if args.only not in (None, task):
+            continue
+        data_root = cls_data_root(args.imbalance_ratio) if task == 'cls' else None
+        for name, (method, opts) in runs.items():
+            if args.methods and name not in args.methods:
+                continue
+            for seed in range(args.seeds):
+                sub = f'cls_{ir_tag}' if task == 'cls' else 'seg'
+                specs.append(demo.RunSpec(
+                    name=f'{task}-{_slug(name)}-s{seed}', task=task,
+                    config=demo.demo_config(task, method),
+                    work_dir=osp.join(osp.abspath(args.out), sub, f'{_slug(name)}_s{seed}'),
+                    seed=seed, data_root=data_root, cfg_options=opts, validate=False))
+    return specs
+
+
+def aggregate(specs: Sequence[demo.RunSpec], results: Sequence[Optional[dict]]) -> Dict:
+    """``{task: {method: {metric: [values over seeds]}}}``."""
+    table: Dict[str, Dict[str, Dict[str, List[float]]]] = {'cls': {}, 'seg': {}}
+    for spec, res in zip(specs, results):
+        if res is None:
+            continue
+        method = spec.name[len(spec.task) + 1:].rsplit('-s', 1)[0]
+        runs = CLS_RUNS if spec.task == 'cls' else SEG_RUNS
+        method = next(n for n in runs if _slug(n) == method)
+        entry = table[spec.task].setdefault(method, {})
+        if spec.task == 'cls':
+            s = demo.cls_summary(res)
+            vals = {'Balanced acc.': s['balanced_accuracy'], 'Macro-F1': s['macro_f1'],
+                    'Rare recall': s['rare_recall'], 'Accuracy': s['accuracy']}
+        else:
+            s = demo.seg_summary(res)
+            vals = {'Foreground Dice': s['fg_dice'], 'mIoU': s['mIoU']}
+            for c, d in zip(res['classes'][1:], s['per_class_dice'][1:]):
+                vals[f'Dice {c}'] = d
+        vals['Train s'] = res.get('train_seconds', float('nan'))
+        for k, v in vals.items():
+            entry.setdefault(k, []).append(float(v))
+    return table
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        return f'{v[0]:.1f}'
+    return f'{v.mean():.1f} ± {v.std(ddof=1):.1f}'
+
+
+def tables_markdown(table: Dict) -> str:
+    parts = []
+    for task, key, title in (('cls', 'Balanced acc.', 'Classification'),
+                             ('seg', 'Foreground Dice', 'Segmentation')):
+        methods = table.get(task) or {}
+        if not methods:
+            continue
+        cols = [c for c in next(iter(methods.values())) if c != 'Train s']
+        base = np.mean(methods['CE'][key]) if 'CE' in methods else None
+        header = ['Loss'] + cols + ([f'Δ {key} vs CE'] if base is not None else []) + \
+            ['Seeds', 'Train s/run']
+        rows = []
+        for name, vals in methods.items():
+            row = [name] + [_mean_std(vals[c]) for c in cols]
+            if base is not None:
+                row.append(f'{np.mean(vals[key]) - base:+.1f}')
+            row += [str(len(vals[key])), f'{np.mean(vals["Train s"]):.0f}']
+            rows.append(row)
+        parts.append(f'**{title}**\n\n' + demo.markdown_table(header, rows))
+    return '\n\n'.join(parts)
+
+
+def plot(table: Dict, out_file: str, task: str) -> Optional[str]:
+    methods = table.get(task) or {}
+    if not methods:
+        return None
+    plt = demo._plt()
+    keys = (['Balanced acc.', 'Macro-F1', 'Rare recall'] if task == 'cls'
+            else [k for k in next(iter(methods.values())) if k.startswith(('Foreground',
+                                                                             'Dice '))])
+    names = list(methods)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names) * len(keys) / 2.2, 3.8), dpi=80)
+    width = 0.8 / len(keys)
+    x = np.arange(len(names))
+    for j, k in enumerate(keys):
+        means = [np.mean(methods[n][k]) for n in names]
+        stds = [np.std(methods[n][k], ddof=1) if len(methods[n][k]) > 1 else 0 for n in names]
+        bars = ax.bar(x + (j - (len(keys) - 1) / 2) * width, means, width, yerr=stds,
+                      capsize=3, color=demo.COLORS[(j + 1) % len(demo.COLORS)], label=k)
+        for b, m in zip(bars, means):
+            ax.text(b.get_x() + b.get_width() / 2, 1, f'{m:.0f}', ha='center', fontsize=7,
+                    color='white')
+    if 'CE' in methods:
+        ax.axhline(np.mean(methods['CE'][keys[0]]), color='k', ls='--', lw=0.8,
+                   label=f'CE {keys[0].lower()}')
+    ax.set_xticks(x)
+    ax.set_xticklabels(names)
+    ax.set_ylabel('test score (%)')
+    ax.set_ylim(0, 100)
+    seeds = len(next(iter(methods.values()))[keys[0]])
+    ax.set_title(('Classification, long-tailed demo set' if task == 'cls' else
+                  'Segmentation, sparse-foreground demo set') + f' (mean ± std, {seeds} seeds)')
+    ax.legend(fontsize=8, loc='upper left', ncol=len(keys) + 1)
+    ax.grid(axis='y', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_file)
+    plt.close(fig)
+    return out_file
+
+
+def replace_section(doc_file: str, title: str, body: str) -> None:
+    """Replace (or append) the ``## title`` section of a markdown file, keeping the rest."""
+    text = '# Benchmarks\n'
+    if osp.isfile(doc_file):
+        with open(doc_file) as f:
+            text = f.read()
+    lines = text.rstrip('\n').split('\n')
+    start = next((i for i, line in enumerate(lines) if line.strip() == f'## {title}'), None)
+    new = [f'## {title}', ''] + body.rstrip('\n').split('\n')
+    if start is None:
+        lines += [''] + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')),
+                   len(lines))
+        lines = lines[:start] + new + ([''] + lines[end:] if end < len(lines) else [])
+    with open(doc_file, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    t0 = time.time()
+    os.chdir(demo.REPO_ROOT)
+    demo.ensure_demo_data()
+    specs = build_specs(args)
+    if not specs:
+        print('error: nothing to run (check --methods / --only)', file=sys.stderr)
+        return 2
+    print(f'{len(specs)} runs, {args.jobs} at a time')
+    results = demo.run_specs(specs, jobs=args.jobs, verbose=args.verbose, reuse=args.reuse)
+    table = aggregate(specs, results)
+    md = tables_markdown(table)
+    wall = time.time() - t0
+    os.makedirs(args.out, exist_ok=True)
+    with open(osp.join(args.out, 'summary.json'), 'w') as f:
+        json.dump(dict(args=vars(args), wall_seconds=wall, table=table), f, indent=1)
+    print('\n' + md + f'\n\nWall time {wall / 60:.1f} min')
+    failed = [s.name for s, r in zip(specs, results) if r is None]
+    if not args.no_docs:
+        os.makedirs(args.img_dir, exist_ok=True)
+        imgs = [p for p in (plot(table, osp.join(args.img_dir, f'benchmark_{t}.png'), t)
+                            for t in ('cls', 'seg')) if p]
+        print('Plots: ' + ', '.join(imgs))
+        cmd = 'python tools/benchmark_longtail.py ' + ' '.join(
+            argv if argv is not None else sys.argv[1:])
+        body = docs_body(args, md, imgs, wall, cmd.strip())
+        replace_section(args.docs, SECTION, body)
+        print(f'Updated section "{SECTION}" of {args.docs}')
+    if failed:
+        print(f'error: failed runs: {", ".join(failed)}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def docs_body(args, md: str, imgs: Sequence[str], wall: float, cmd: str) -> str:
+    ratio = f'{args.imbalance_ratio:g}' if args.imbalance_ratio else '~58 (HAM10000 profile)'
+    rel = [osp.relpath(p, osp.dirname(osp.abspath(args.docs))) for p in imgs]
+    return '\n'.join([
+        'Generated by `tools/benchmark_longtail.py` (do not edit by hand: rerun it).',
+        '',
+        f'Command: `{cmd}` — {args.seeds} seed(s), classification imbalance ratio {ratio}, '
+        f'{args.jobs} run(s) in parallel with one CPU thread each; wall time '
+        f'{wall / 60:.0f} min.',
+        '',
+        'Every run trains one bundled demo config from scratch (classification: slim '
+        'ResNet-18 on `data/demo_cls`, 7 classes; segmentation: slim UNet on '
+        '`data/demo_seg`, background / vessel / lesion) and is evaluated once, after the '
+        'last iteration, on the balanced **test** split (40 images per class; 60 '
+        'segmentation images). Values are percent, mean ± sample std over seeds (seeds '
+        'change initialisation and data order). Rare recall = mean recall of the two '
+        'rarest training classes. Foreground Dice = mean Dice of vessel and lesion. LDAM = '
+        'the LDAM-DRW recipe without `DRWHook`.',
+        '',
+        md,
+        '',
+    ] + [f'![{osp.basename(p)}]({p})' for p in rel] + [''])
+
+
+if __name__ == '__main__':
+    sys.exit(main())
