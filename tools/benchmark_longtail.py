@@ -7,10 +7,11 @@ evaluates on the balanced test split and writes a mean +- std table and a plot::
     python tools/benchmark_longtail.py [--seeds 3] [--imbalance-ratio R] [--only cls|seg]
                                        [--jobs 2] [--methods CE LMF] [--no-docs]
 
-``--imbalance-ratio R`` generates ``data/bench/demo_cls_irR`` (same images per class profile,
-reshaped to ratio R; balanced val/test) and trains on it; without it the default demo set
-(HAM10000 profile, ratio ~58) is used. Seeds change initialisation and data order, not the
-data. Results: ``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the
+``--imbalance-ratio R`` (default 100) generates ``data/bench/demo_cls_irR`` (the demo
+generator's HAM10000-like profile reshaped to ratio R; balanced val/test, 40 per class) and
+trains on it; ``--imbalance-ratio 0`` uses the default demo set (ratio ~58). Seeds change
+initialisation and data order, not the data; runs go seed by seed (all methods' seed 0
+first). Results: ``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the
 section "Effectiveness (demo data)" of ``docs/benchmarks.md`` and ``docs/img/benchmark_*.png``
 are (re)written. ``--reuse`` skips runs whose ``result.json`` exists.
 """
@@ -55,8 +56,9 @@ SEG_RUNS = {
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seeds', type=int, default=3, help='number of seeds (0, 1, ...)')
-    p.add_argument('--imbalance-ratio', type=float, default=None,
-                   help='classification imbalance ratio (default: demo set, ~58)')
+    p.add_argument('--imbalance-ratio', type=float, default=100.0,
+                   help='classification imbalance ratio (largest / smallest training count); '
+                   '0 = the default demo set data/demo_cls (HAM10000 profile, ~58)')
     p.add_argument('--only', choices=['cls', 'seg'])
     p.add_argument('--jobs', type=int, default=2, help='runs in parallel (1 thread each)')
     p.add_argument('--methods', nargs='+', help='subset of methods (names as in the table)')
@@ -65,6 +67,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--img-dir', default='docs/img')
     p.add_argument('--no-docs', action='store_true', help='do not touch docs/')
     p.add_argument('--reuse', action='store_true', help='reuse finished runs in --out')
+    p.add_argument('--note', default='', help='extra sentence for the docs section')
+    p.add_argument('--collect-only', action='store_true',
+                   help='train nothing: tabulate the finished runs found in --out')
     p.add_argument('--verbose', action='store_true')
     return p.parse_args(argv)
 
@@ -86,16 +91,17 @@ def cls_data_root(ratio: Optional[float]) -> Optional[str]:
 
 
 def build_specs(args: argparse.Namespace) -> List[demo.RunSpec]:
+    """Seed-major order: every method's seed 0 first, so a stopped run leaves whole seeds."""
     specs = []
     ir_tag = f'ir{args.imbalance_ratio:g}' if args.imbalance_ratio else 'default'
     for task, runs in (('cls', CLS_RUNS), ('seg', SEG_RUNS)):
         if args.only not in (None, task):
             continue
         data_root = cls_data_root(args.imbalance_ratio) if task == 'cls' else None
-        for name, (method, opts) in runs.items():
-            if args.methods and name not in args.methods:
-                continue
-            for seed in range(args.seeds):
+        for seed in range(args.seeds):
+            for name, (method, opts) in runs.items():
+                if args.methods and name not in args.methods:
+                    continue
                 sub = f'cls_{ir_tag}' if task == 'cls' else 'seg'
                 specs.append(demo.RunSpec(
                     name=f'{task}-{_slug(name)}-s{seed}', task=task,
@@ -226,15 +232,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('error: nothing to run (check --methods / --only)', file=sys.stderr)
         return 2
     print(f'{len(specs)} runs, {args.jobs} at a time')
-    results = demo.run_specs(specs, jobs=args.jobs, verbose=args.verbose, reuse=args.reuse)
+    if args.collect_only:
+        results = []
+        for spec in specs:
+            found = osp.isfile(spec.result_file)
+            if found:
+                with open(spec.result_file) as f:
+                    results.append(json.load(f))
+            else:
+                results.append(None)
+        specs_done = [s for s, r in zip(specs, results) if r is not None]
+        print(f'collected {len(specs_done)} of {len(specs)} runs')
+    else:
+        results = demo.run_specs(specs, jobs=args.jobs, verbose=args.verbose,
+                                 reuse=args.reuse)
     table = aggregate(specs, results)
     md = tables_markdown(table)
-    wall = time.time() - t0
+    wall = None if args.collect_only else time.time() - t0
+    train_min = sum(r.get('train_seconds', 0) for r in results if r) / 60
     os.makedirs(args.out, exist_ok=True)
     with open(osp.join(args.out, 'summary.json'), 'w') as f:
         json.dump(dict(args=vars(args), wall_seconds=wall, table=table), f, indent=1)
-    print('\n' + md + f'\n\nWall time {wall / 60:.1f} min')
-    failed = [s.name for s, r in zip(specs, results) if r is None]
+    print('\n' + md + (f'\n\nWall time {wall / 60:.1f} min' if wall else ''))
+    failed = [] if args.collect_only else [s.name for s, r in zip(specs, results) if r is None]
     if not args.no_docs:
         os.makedirs(args.img_dir, exist_ok=True)
         imgs = [p for p in (plot(table, osp.join(args.img_dir, f'benchmark_{t}.png'), t)
@@ -242,7 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('Plots: ' + ', '.join(imgs))
         cmd = 'python tools/benchmark_longtail.py ' + ' '.join(
             argv if argv is not None else sys.argv[1:])
-        body = docs_body(args, md, imgs, wall, cmd.strip())
+        body = docs_body(args, md, imgs, wall, train_min, cmd.strip())
         replace_section(args.docs, SECTION, body)
         print(f'Updated section "{SECTION}" of {args.docs}')
     if failed:
@@ -251,19 +271,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def docs_body(args, md: str, imgs: Sequence[str], wall: float, cmd: str) -> str:
+def docs_body(args, md: str, imgs: Sequence[str], wall: Optional[float], train_min: float,
+              cmd: str) -> str:
     ratio = f'{args.imbalance_ratio:g}' if args.imbalance_ratio else '~58 (HAM10000 profile)'
     rel = [osp.relpath(p, osp.dirname(osp.abspath(args.docs))) for p in imgs]
+    timing = (f'wall time {wall / 60:.0f} min' if wall else
+              f'{train_min:.0f} min of training in total')
     return '\n'.join([
         'Generated by `tools/benchmark_longtail.py` (do not edit by hand: rerun it).',
         '',
-        f'Command: `{cmd}` — {args.seeds} seed(s), classification imbalance ratio {ratio}, '
-        f'{args.jobs} run(s) in parallel with one CPU thread each; wall time '
-        f'{wall / 60:.0f} min.',
+        f'Command: `{cmd}` — up to {args.seeds} seed(s), classification imbalance ratio '
+        f'{ratio}, {args.jobs} run(s) in parallel with one CPU thread each; {timing}.'
+        + (f' {args.note}' if args.note else ''),
         '',
         'Every run trains one bundled demo config from scratch (classification: slim '
-        'ResNet-18 on `data/demo_cls`, 7 classes; segmentation: slim UNet on '
-        '`data/demo_seg`, background / vessel / lesion) and is evaluated once, after the '
+        'ResNet-18, 32x32 inputs, 20 epochs, on the 7-class demo set generated by '
+        '`tools/make_demo_data.py` with that imbalance ratio; segmentation: slim UNet, '
+        '500 iterations, on `data/demo_seg`, background / vessel / lesion, foreground '
+        '3 % of the pixels) and is evaluated once, after the '
         'last iteration, on the balanced **test** split (40 images per class; 60 '
         'segmentation images). Values are percent, mean ± sample std over seeds (seeds '
         'change initialisation and data order). Rare recall = mean recall of the two '

@@ -154,9 +154,29 @@ def confusion_from_dump(dump_file: str, num_classes: int) -> List[List[int]]:
     return cm.tolist()
 
 
+def seg_examples_from_dump(dump_file: str, k: int = 3) -> List[dict]:
+    """The ``k`` test images with the most pixels of the rarest class (+ GT and prediction)."""
+    with open(dump_file, 'rb') as f:
+        samples = pickle.load(f)
+    items = []
+    for s in samples:
+        gt = np.asarray(_get(_get(s, 'gt_sem_seg'), 'data')).squeeze()
+        pred = np.asarray(_get(_get(s, 'pred_sem_seg'), 'data')).squeeze()
+        items.append((str(_get(s, 'img_path')), gt.astype(np.int64), pred.astype(np.int64)))
+    if not items:
+        return []
+    num_classes = int(max(gt.max() for _, gt, _ in items if gt.size)) + 1
+    totals = np.bincount(np.concatenate([gt[gt < 255].ravel() for _, gt, _ in items]),
+                         minlength=num_classes)
+    rare = int(np.argmin(np.where(totals > 0, totals, totals.max() + 1)))
+    order = sorted(range(len(items)), key=lambda i: -int((items[i][1] == rare).sum()))
+    return [dict(img_path=items[i][0], gt=items[i][1].tolist(), pred=items[i][2].tolist())
+            for i in order[:k]]
+
+
 def _get(sample: Any, key: str) -> Any:
     value = sample[key] if isinstance(sample, dict) else getattr(sample, key)
-    return value.cpu().numpy() if hasattr(value, 'cpu') else value
+    return value.cpu().numpy() if hasattr(value, 'cpu') and hasattr(value, 'numpy') else value
 
 
 def worker_main(spec: RunSpec) -> dict:
@@ -175,13 +195,12 @@ def worker_main(spec: RunSpec) -> dict:
     if spec.data_root and spec.task == 'cls':
         _override_cls_data_root(cfg, spec.data_root)
     dump_file = osp.join(spec.work_dir, 'test_predictions.pkl')
-    if spec.task == 'cls':
-        evaluators = cfg.test_evaluator
-        evaluators = list(evaluators) if isinstance(evaluators, list) else [evaluators]
-        cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=dump_file)]
+    evaluators = cfg.test_evaluator
+    evaluators = list(evaluators) if isinstance(evaluators, list) else [evaluators]
+    cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=dump_file)]
     # keep only the final checkpoint (tests use the weights at the end of training)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=True,
-                                        max_keep_ckpts=1)
+                                        by_epoch=spec.task == 'cls', max_keep_ckpts=1)
     runner = train_tool.runtime.build_runner(cfg)
     t0 = time.time()
     runner.train()
@@ -195,6 +214,9 @@ def worker_main(spec: RunSpec) -> dict:
     if spec.task == 'cls':
         result['confusion'] = confusion_from_dump(dump_file, len(classes))
         result['train_counts'] = _train_counts(cfg)
+    else:
+        result['examples'] = seg_examples_from_dump(dump_file)
+        os.remove(dump_file)  # holds the logits of every test image
     with open(spec.result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result
@@ -450,11 +472,11 @@ def plot_seg(seg_results: Dict[str, dict], out_file: str) -> str:
                         fontsize=8)
         ax.set_xticks(x)
         ax.set_xticklabels(classes)
-        ax.set_ylim(0, 110)
+        ax.set_ylim(0, 125)
         ax.set_ylabel(f'test {title} (%)')
         ax.set_title(f'Per-class {title}')
         ax.grid(axis='y', alpha=0.3)
-        ax.legend(loc='lower left', fontsize=9)
+        ax.legend(loc='upper right', fontsize=9, ncol=2)
     for j, name in enumerate(names):
         curve = seg_results[name]['loss_curve']
         if curve['step']:
@@ -465,6 +487,52 @@ def plot_seg(seg_results: Dict[str, dict], out_file: str) -> str:
     axes[2].set_title('Training loss (each loss on its own scale)')
     if any(seg_results[n]['loss_curve']['step'] for n in names):
         axes[2].legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_file)
+    plt.close(fig)
+    return out_file
+
+
+def _overlay(img: np.ndarray, mask: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
+    out = img.astype(np.float32).copy()
+    for c, color in enumerate(palette):
+        if c == 0:
+            continue
+        sel = mask == c
+        out[sel] = 0.35 * out[sel] + 0.65 * np.asarray(color, dtype=np.float32)
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def plot_seg_examples(seg_results: Dict[str, dict], out_file: str) -> Optional[str]:
+    """Test images with ground truth and each method's prediction overlaid."""
+    names = [n for n in seg_results if seg_results[n].get('examples')]
+    if not names:
+        return None
+    plt = _plt()
+    from PIL import Image
+    examples = seg_results[names[0]]['examples']
+    palette = [(0, 0, 0), (0, 220, 255), (60, 255, 60), (255, 60, 200), (255, 230, 0)]
+    rows, cols = len(examples), 2 + len(names)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), dpi=80,
+                             squeeze=False)
+    for r, ex in enumerate(examples):
+        path = ex['img_path']
+        img = (np.asarray(Image.open(path).convert('RGB')) if osp.isfile(path)
+               else np.zeros(np.asarray(ex['gt']).shape + (3,), np.uint8))
+        panels = [('image', img), ('ground truth', _overlay(img, np.asarray(ex['gt']), palette))]
+        for name in names:
+            match = [e for e in seg_results[name]['examples'] if e['img_path'] == path]
+            pred = np.asarray(match[0]['pred']) if match else np.zeros_like(ex['gt'])
+            panels.append((name, _overlay(img, pred, palette)))
+        for c, (title, panel) in enumerate(panels):
+            axes[r, c].imshow(panel, interpolation='nearest')
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(title)
+    classes = seg_results[names[0]]['classes']
+    fig.suptitle('Test images (most lesion pixels): ' + ', '.join(
+        f'{c} = {col}' for c, col in zip(classes[1:], ['cyan', 'green', 'magenta', 'yellow'])))
     fig.tight_layout()
     fig.savefig(out_file)
     plt.close(fig)
@@ -525,6 +593,9 @@ def report(specs: Sequence[RunSpec], results: Sequence[Optional[dict]], out: str
         plots.append(plot_cls(cls_res, osp.join(out, 'classification.png')))
     if seg_res:
         plots.append(plot_seg(seg_res, osp.join(out, 'segmentation.png')))
+        examples = plot_seg_examples(seg_res, osp.join(out, 'segmentation_examples.png'))
+        if examples:
+            plots.append(examples)
     with open(osp.join(out, 'summary.md'), 'w') as f:
         f.write('# mmloss-plugin demo\n\n' + table + '\n\n' +
                 '\n'.join(f'![{osp.basename(p)}]({osp.basename(p)})' for p in plots) + '\n')

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.models.heads import ClsHead
 
+from ..losses.model_checks import check_model_losses
 from ..losses.utils import check_positive
 from ..registry import register_cls_model
 from .cosine import NormedLinear
@@ -82,6 +83,8 @@ class NormedLinearClsHead(ClsHead):
                 if callable(getattr(module, 'mark_cosine_logits', None)):
                     module.mark_cosine_logits()
                     self.cosine_losses.append(module)
+        # Per-class lengths of the loss vs num_classes: fail when the head is built.
+        check_model_losses(self)
 
     def pre_logits(self, feats: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         """The last-stage feature (mmpretrain passes a tuple of stage features)."""

@@ -19,6 +19,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..losses.model_checks import check_model_losses
 from ..losses.utils import BaseLoss, load_class_counts, warn_once
 from ..registry import register_hook
 from ..utils.dataset_counts import (
@@ -175,6 +176,8 @@ class ClassCountsHook(Hook):
                                  f'counts on {type(loss).__name__} at "{name}": {e}') from e
         print_log(f'ClassCountsHook: {source} = {_format_counts(self.counts)}; set on '
                   f'{[f"{n} ({type(m).__name__})" for n, m in targets]}', logger='current')
+        # Dataset counts vs the heads' num_classes: fail now, not at the first forward.
+        check_model_losses(runner.model)
         self._push_to_metrics(runner)
 
     def before_val(self, runner: Any) -> None:

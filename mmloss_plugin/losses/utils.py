@@ -109,7 +109,9 @@ def check_finite(x: torch.Tensor, name: str = 'pred') -> None:
     if not torch.is_tensor(x) or not x.is_floating_point() or x.numel() == 0:
         return
     x = x.detach()
-    if bool(torch.isfinite(x.sum())):
+    # float16 sums of large maps overflow easily (65504): accumulate those in float32
+    total = x.sum(dtype=torch.float32) if x.dtype == torch.float16 else x.sum()
+    if bool(torch.isfinite(total)):
         return
     n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
     if n_nan or n_inf:
@@ -158,14 +160,6 @@ def split_ignored_labels(label: torch.Tensor, num_classes: int,
         else:
             label = label.masked_fill(~valid, 0)  # 0 is a valid class: no effect on the check
             lo, hi = (int(v) for v in torch.aminmax(label))
-    if lo < 0 or hi >= num_classes:
-        bad = lo if lo < 0 else hi
-        extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
-        raise ValueError(f'{name} contains class index {bad}, expected values in '
-                         f'[0, {num_classes - 1}] (num_classes={num_classes}){extra}')
-    return label, valid
-    lo_t, hi_t = torch.aminmax(label)
-    lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'
@@ -453,8 +447,11 @@ class BaseLoss(nn.Module):
         counts = load_class_counts(cls_num_list)
         if counts is not None:
             self.set_class_counts(counts)
-        # Empty, 1-D or NaN/Inf predictions fail with a clear error before any formula runs.
-        self.register_forward_pre_hook(_check_pred, with_kwargs=True)
+        # Empty or NaN/Inf predictions fail with a clear error before any formula runs.
+        try:
+            self.register_forward_pre_hook(_check_pred, with_kwargs=True)
+        except TypeError:  # torch < 2.0: no keyword arguments in pre-hooks
+            self.register_forward_pre_hook(_check_positional_pred)
 
     # -- properties mmseg/mmpretrain expect
     @property
@@ -625,6 +622,10 @@ def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
         raise ValueError(f'{name}: pred is empty (shape {tuple(pred.shape)}); a loss needs at '
                          'least one sample (check the data pipeline and batch size)')
     check_finite(pred, f'{name}: pred')
+
+
+def _check_positional_pred(module: nn.Module, args: tuple) -> None:
+    _check_pred(module, args, {})
 
 
 _FIRST_ARG: Dict[type, Optional[str]] = {}

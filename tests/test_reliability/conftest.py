@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -73,13 +74,22 @@ def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 
 def run_checked(cmd: List[str], cwd: Path, timeout: float = 120,
                 env: Optional[Dict[str, str]] = None) -> str:
-    """Run ``cmd``; fail the test with the tail of its output when it exits non-zero."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env or tool_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    """Run ``cmd``; fail the test with the tail of its output when it exits non-zero.
+
+    The command runs in its own process group, killed as a whole on timeout (torchrun's
+    workers included).
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env or tool_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f'{" ".join(map(str, cmd))} timed out after {timeout} s:\n{out[-6000:]}')
     if proc.returncode != 0:
-        pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n'
-                    f'{proc.stdout[-6000:]}')
-    return proc.stdout
+        pytest.fail(f'{" ".join(map(str, cmd))} exited with {proc.returncode}:\n{out[-6000:]}')
+    return out
 
 
 @pytest.fixture

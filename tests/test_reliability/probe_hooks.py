@@ -76,6 +76,7 @@ class ReliabilityProbeHook(Hook):
         model = _model(runner)
         self.records.update(
             rank=get_rank(), epoch=runner.epoch, iter=runner.iter,
+            optim_wrapper=type(runner.optim_wrapper).__name__,
             final=loss_buffers(model),
             params={k: v.detach().cpu().clone() for k, v in model.named_parameters()})
         torch.save(self.records, osp.join(runner.work_dir, f'probe_rank{get_rank()}.pth'))

@@ -8,6 +8,10 @@ the formula runs in float32 whatever the autocast dtype.
 """
 from __future__ import annotations
 
+import math
+import re
+import sys
+
 import pytest
 import torch
 import torch.nn as nn
@@ -121,3 +125,27 @@ def test_bf16_cpu_autocast_large_logits(case, kind):
 @pytest.mark.parametrize('scale', [1.0, 300.0])
 def test_fp16_cuda_autocast(case, kind, scale):
     check_amp(case, kind, 'cuda', torch.float16, scale)
+
+
+# ------------------------------------------------------------- tools/train.py --amp
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize('device', ['cpu', 'cuda'])
+def test_train_amp_on_demo_config(device, workspace, rel):
+    """``--amp`` on the bundled LDAM-DRW demo config: bf16 autocast on CPU, fp16
+    ``AmpOptimWrapper`` with dynamic loss scaling on a GPU; the run finishes with finite
+    losses and the loss state in the checkpoint."""
+    if (device == 'cuda') != torch.cuda.is_available():
+        pytest.skip('runs on the device this machine has')
+    work = workspace / 'work'
+    out = rel.run_checked([sys.executable, str(rel.TRAIN), 'child.py', '--work-dir', str(work),
+                           '--amp', '--cfg-options', *rel.TINY_CLS_OPTIONS],
+                          cwd=workspace, timeout=140)
+    assert 'Traceback' not in out
+    wrapper = 'AmpOptimWrapper' if device == 'cuda' else 'CPUBf16OptimWrapper'
+    probe = torch.load(work / 'probe_rank0.pth', weights_only=False)
+    assert probe['optim_wrapper'] == wrapper
+    losses = [float(v) for v in re.findall(r'\bloss: ([-+0-9.eE]+|nan|inf)', out)]
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert probe['final']['head.loss_module']['drw_weight'] is not None
+    ckpt = torch.load(work / 'epoch_4.pth', map_location='cpu', weights_only=False)
+    assert ckpt['state_dict']['head.loss_module.cls_num'].dtype == torch.float32

@@ -59,25 +59,30 @@ def test_sigkill_then_resume_matches_uninterrupted_run(workspace, rel):
             cmd(crash_dir), cwd=workspace, stdout=crash_log, stderr=subprocess.STDOUT,
             env=rel.tool_env({'PROBE_STALL_AT_ITER': str(stall_at)}))
         try:
-            _wait_for(crash_dir / 'stalled', crash, timeout=150)
-            crash.send_signal(signal.SIGKILL)
-            assert crash.wait(timeout=30) == -signal.SIGKILL
+            try:
+                _wait_for(crash_dir / 'stalled', crash, timeout=150)
+                crash.send_signal(signal.SIGKILL)
+                assert crash.wait(timeout=30) == -signal.SIGKILL
+            finally:
+                if crash.poll() is None:
+                    crash.kill()
+
+            # what the crash left: checkpoints up to epoch 3, holding the loss buffers
+            assert not (crash_dir / 'epoch_4.pth').exists()
+            assert not list(crash_dir.glob('probe_rank*.pth'))
+            assert (crash_dir / 'last_checkpoint').read_text().strip().endswith('epoch_3.pth')
+            ckpt3 = torch.load(crash_dir / 'epoch_3.pth', map_location='cpu',
+                               weights_only=False)
+            assert (ckpt3['meta']['epoch'], ckpt3['meta']['iter']) == (3, 3 * per_epoch)
+            assert ckpt3['state_dict']['head.loss_module.cls_num'].tolist() == counts
+            assert ckpt3['state_dict']['head.loss_module.drw_weight'] is not None
+
+            # restart: latest checkpoint of the work dir
+            out = rel.run_checked(cmd(crash_dir, '--resume'), cwd=workspace, timeout=150)
+            assert ref.wait(timeout=150) == 0, (workspace / 'ref.log').read_text()[-4000:]
         finally:
-            if crash.poll() is None:
-                crash.kill()
-
-        # what the crash left: checkpoints up to epoch 3, holding the loss buffers
-        assert not (crash_dir / 'epoch_4.pth').exists()
-        assert not list(crash_dir.glob('probe_rank*.pth'))
-        assert (crash_dir / 'last_checkpoint').read_text().strip().endswith('epoch_3.pth')
-        ckpt3 = torch.load(crash_dir / 'epoch_3.pth', map_location='cpu', weights_only=False)
-        assert (ckpt3['meta']['epoch'], ckpt3['meta']['iter']) == (3, 3 * per_epoch)
-        assert ckpt3['state_dict']['head.loss_module.cls_num'].tolist() == counts
-        assert ckpt3['state_dict']['head.loss_module.drw_weight'] is not None
-
-        # restart: latest checkpoint of the work dir
-        out = rel.run_checked(cmd(crash_dir, '--resume'), cwd=workspace, timeout=150)
-        assert ref.wait(timeout=150) == 0, (workspace / 'ref.log').read_text()[-4000:]
+            if ref.poll() is None:
+                ref.kill()
 
     assert 'Traceback' not in out
     assert 'resumed' in out.lower()

@@ -1,6 +1,6 @@
-# Baseline on the synthetic long-tailed demo set (7 HAM10000-like classes, 64x64, ~2,000
-# training images; generate it with `python tools/make_demo_data.py --only cls`): slim
-# ResNet-18 from scratch + softmax cross-entropy. Trains on CPU in a few minutes; the other
+# Baseline on the synthetic long-tailed demo set (7 HAM10000-like classes, 64x64 PNGs trained
+# at 32x32, ~2,000 training images; generate it with
+# `python tools/make_demo_data.py --only cls`): slim ResNet-18 from scratch + softmax cross-entropy. Trains on CPU in a few minutes; the other
 # demo configs inherit this file (schedule and data) and change only the head/loss/hooks.
 #
 # Train: python tools/train.py configs/classification/ce/resnet18-w16_ce_1xb64-20e_demo-cls.py
@@ -27,7 +27,24 @@ model = dict(
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
     ))
 
-train_dataloader = dict(batch_size=batch_size)
+# The 64x64 demo PNGs are resized to 32x32 (area interpolation): half the CPU time of 64x64
+# at the same ranking of the losses, so `make demo` and the benchmark stay within minutes.
+input_size = 32
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(input_size, input_size), interpolation='area'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(input_size, input_size), interpolation='area'),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=batch_size, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
 optim_wrapper = dict(
     type='OptimWrapper',

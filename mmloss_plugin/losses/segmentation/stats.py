@@ -38,6 +38,7 @@ import torch
 
 from ..utils import (
     BaseLoss,
+    check_ignore_index,
     check_non_negative,
     float32_compute,
     prepare_targets,
@@ -107,6 +108,7 @@ def _binary_map(target: torch.Tensor, ignore_index: Optional[int], name: str
         labels, valid = split_ignored_labels(target, 2, ignore_index, name)
         return labels.float(), valid
     valid = None
+    check_ignore_index(ignore_index, 2)
     if ignore_index is not None:
         valid = target != ignore_index
         if bool(valid.all()):
@@ -277,7 +279,11 @@ class _IndexRegionSums(torch.autograd.Function):
                 grad_z.addcmul_(p, dot, value=-1.0)
             else:  # G = a does not depend on p: sum_c p a is a (1, C) x (C, S) product
                 dot = torch.bmm(grads[0].unsqueeze(1), p).add_(on_target.unsqueeze(1))
-                grad_z = torch.sub(g_ps, dot).mul_(p)
+                del on_target  # recomputed below: fewer (N, S) buffers alive at the peak
+                grad_z = torch.sub(g_ps, dot)
+                del dot
+                grad_z.mul_(p)
+                on_target = grads[1].gather(1, index).mul_(p_t)
         grad_z.scatter_add_(1, index.unsqueeze(1), on_target.unsqueeze(1))
         if mask is not None:
             grad_z.mul_(mask.unsqueeze(1))

@@ -94,6 +94,9 @@ class FocalTverskyLoss(RegionLoss):
                          loss_weight=loss_weight, loss_name=loss_name)
         self.alpha = check_non_negative(alpha, 'alpha')
         self.beta = check_non_negative(beta, 'beta')
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError('alpha and beta must not both be 0 (the Tversky index would be 1 '
+                             'and the loss constant)')
         self.gamma = check_positive(gamma, 'gamma')
 
     def extra_repr(self) -> str:
