@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 __all__ = [
-    'REDUCTIONS', 'CLASS_WEIGHT_STRATEGIES', 'BaseLoss', 'weight_reduce_loss',
+    'REDUCTIONS', 'CLASS_WEIGHT_STRATEGIES', 'BaseLoss', 'weight_reduce_loss', 'reduce_summed',
     'check_reduction', 'check_positive', 'check_non_negative', 'check_unit_interval',
     'check_ignore_index', 'check_finite',
     'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
@@ -274,13 +274,30 @@ def weight_reduce_loss(loss: torch.Tensor, weight: Optional[torch.Tensor] = None
         loss = loss * weight.to(loss.dtype)
     if reduction == 'none':
         return loss
+    return reduce_summed(loss.sum(), loss.numel(), reduction, avg_factor)
+
+
+def reduce_summed(total: torch.Tensor, num_entries: int, reduction: str = 'mean',
+                  avg_factor: Optional[Union[float, torch.Tensor]] = None) -> torch.Tensor:
+    """The ``'mean'``/``'sum'`` reduction of :func:`weight_reduce_loss` for a loss already
+    summed over its ``num_entries`` elements (e.g. by a fused ``reduction='sum'`` kernel).
+
+    Args:
+        total (Tensor): Scalar sum of the element-wise loss.
+        num_entries (int): Number of elements summed (the denominator of the plain mean).
+        reduction (str): ``'mean'`` or ``'sum'``.
+        avg_factor (float | Tensor, optional): As in :func:`weight_reduce_loss`.
+
+    Returns:
+        Tensor: The reduced loss.
+    """
     if avg_factor is None:
         # the mean of no elements is 0 (zero gradient), not NaN
-        return loss.mean() if reduction == 'mean' and loss.numel() else loss.sum()
+        return total / num_entries if reduction == 'mean' and num_entries else total
     if reduction == 'sum':
         raise ValueError('avg_factor can not be used with reduction="sum"')
-    eps = torch.finfo(loss.dtype).eps
-    return loss.sum() / (avg_factor + eps)
+    eps = torch.finfo(total.dtype).eps
+    return total / (avg_factor + eps)
 
 
 # ------------------------------------------------------------------ class counts/weights
@@ -592,11 +609,15 @@ class BaseLoss(nn.Module):
     def reduce(self, loss: torch.Tensor, weight: Optional[torch.Tensor] = None,
                avg_factor: Optional[Union[float, torch.Tensor]] = None,
                reduction_override: Optional[str] = None,
-               targets: Optional[Targets] = None) -> torch.Tensor:
+               targets: Optional[Targets] = None,
+               summed_over: Optional[int] = None) -> torch.Tensor:
         """Weight, reduce and scale an element-wise loss (zero at ignored entries).
 
         With ``'mean'`` and no ``avg_factor``, the mean runs over non-ignored entries only
         (mmseg's ``avg_non_ignore=True``); an all-ignored batch gives 0 with zero gradient.
+
+        ``summed_over``: ``loss`` is already the scalar sum over that many entries (a fused
+        kernel's ``reduction='sum'``); only for ``'mean'``/``'sum'`` without ``weight``.
         """
         reduction = self._reduction(reduction_override)
         if weight is not None:
@@ -604,6 +625,11 @@ class BaseLoss(nn.Module):
         if reduction == 'mean' and avg_factor is None and targets is not None \
                 and targets.valid is not None:
             avg_factor = targets.num_valid(loss)
+        if summed_over is not None:
+            if weight is not None or reduction == 'none':
+                raise ValueError('a pre-summed loss can not take an element-wise weight or '
+                                 "reduction='none'")
+            return self.loss_weight * reduce_summed(loss, summed_over, reduction, avg_factor)
         return self.loss_weight * weight_reduce_loss(loss, weight, reduction, avg_factor)
 
 

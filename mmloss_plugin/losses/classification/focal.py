@@ -38,14 +38,12 @@ import torch.nn.functional as F
 
 from ...registry import register_loss
 from ..utils import (
-    BaseLoss,
     Targets,
     check_non_negative,
-    float32_compute,
     prepare_targets,
     to_float32,
 )
-from .cross_entropy import class_nll
+from .cross_entropy import ClassScoreLoss, class_nll
 
 __all__ = ['SoftmaxFocalLoss', 'focal_modulation', 'softmax_focal_loss']
 
@@ -58,11 +56,12 @@ def focal_modulation(log_probs: torch.Tensor, gamma: float) -> Optional[torch.Te
     gradient at :math:`p = 1`.
 
     Args:
-        log_probs (Tensor): (N, C, \*) log-probabilities.
+        log_probs (Tensor): log-probabilities of any shape: (N, C, \*) for soft targets, the
+            (N, \*) :math:`\log p_y` of the labels for hard ones.
         gamma (float): Focusing parameter, >= 0.
 
     Returns:
-        Tensor | None: (N, C, \*) factor, same dtype as ``log_probs``.
+        Tensor | None: factor of the shape and dtype of ``log_probs``.
     """
     if gamma == 0:
         return None
@@ -91,13 +90,12 @@ def softmax_focal_loss(logits: torch.Tensor, target: Union[torch.Tensor, Targets
     targets = target if isinstance(target, Targets) else prepare_targets(logits, target,
                                                                          ignore_index)
     log_probs = F.log_softmax(to_float32(logits), dim=1)
-    if class_weight is not None:
-        class_weight = class_weight.to(device=log_probs.device, dtype=log_probs.dtype)
-    return class_nll(log_probs, targets, class_weight, focal_modulation(log_probs, gamma))
+    modulation = None if gamma == 0 else (lambda lp: focal_modulation(lp, gamma))
+    return class_nll(log_probs, targets, class_weight, modulation)
 
 
 @register_loss
-class SoftmaxFocalLoss(BaseLoss):
+class SoftmaxFocalLoss(ClassScoreLoss):
     r"""Multi-class softmax focal loss :math:`-w_y (1-p_y)^\gamma \log p_y`.
 
     For any softmax classifier head (``LinearClsHead``, ``NormedLinearClsHead``) and for
@@ -124,37 +122,13 @@ class SoftmaxFocalLoss(BaseLoss):
                  cb_beta: float = 0.9999, ignore_index: Optional[int] = None,
                  reduction: str = 'mean', loss_weight: float = 1.0,
                  loss_name: str = 'loss_softmax_focal') -> None:
-        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name,
+        super().__init__(ignore_index=ignore_index, reduction=reduction,
+                         loss_weight=loss_weight, loss_name=loss_name,
                          class_weight=class_weight, cls_num_list=cls_num_list, cb_beta=cb_beta)
         self.gamma = check_non_negative(gamma, 'gamma')
-        self.ignore_index = ignore_index
 
-    def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None, avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None, ignore_index: Optional[int] = None,
-                **kwargs) -> torch.Tensor:
-        r"""Compute the loss.
-
-        Args:
-            cls_score (Tensor): (N, C) or (N, C, \*spatial) logits.
-            label (Tensor): (N,) / (N, \*spatial) class indices, or soft targets shaped like
-                ``cls_score``.
-            weight (Tensor, optional): Per-sample (N,) or per-pixel (N, \*spatial) weight.
-            avg_factor (float, optional): Denominator of the mean.
-            reduction_override (str, optional): Overrides ``reduction``.
-            ignore_index (int, optional): Overrides the constructor's value when not None.
-
-        Returns:
-            Tensor: Scalar loss (element-wise for ``reduction='none'``), float32 (float64 for
-            float64 input).
-        """
-        ignore = self.ignore_index if ignore_index is None else ignore_index
-        targets = prepare_targets(cls_score, label, ignore)
-        self.check_num_classes(cls_score.shape[1])
-        with float32_compute(cls_score):
-            loss = softmax_focal_loss(cls_score, targets, self.gamma,
-                                      self.effective_class_weight())
-            return self.reduce(loss, weight, avg_factor, reduction_override, targets)
+    def compute(self, cls_score: torch.Tensor, targets: Targets) -> torch.Tensor:
+        return softmax_focal_loss(cls_score, targets, self.gamma, self.effective_class_weight())
 
     def extra_repr(self) -> str:
         return f'gamma={self.gamma}, ' + super().extra_repr()

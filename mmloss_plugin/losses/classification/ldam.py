@@ -42,16 +42,14 @@ import torch.nn.functional as F
 
 from ...registry import register_loss
 from ..utils import (
-    BaseLoss,
     Targets,
     check_non_negative,
     check_positive,
-    float32_compute,
     prepare_targets,
     to_float32,
     warn_once,
 )
-from .cross_entropy import class_nll
+from .cross_entropy import ClassScoreLoss, class_nll
 
 __all__ = ['LDAMLoss', 'LOGIT_TYPES', 'ldam_margins', 'subtract_margins', 'ldam_loss']
 
@@ -123,7 +121,7 @@ def ldam_loss(logits: torch.Tensor, target: Union[torch.Tensor, Targets],
 
 
 @register_loss
-class LDAMLoss(BaseLoss):
+class LDAMLoss(ClassScoreLoss):
     r"""LDAM loss :math:`-w_y \log \operatorname{softmax}(s(z - \Delta_y e_y))_y` (Cao et al. 2019).
 
     Meant for a cosine classifier, ``NormedLinearClsHead`` (logits in [-1, 1], ``s``
@@ -160,7 +158,8 @@ class LDAMLoss(BaseLoss):
                  loss_weight: float = 1.0, loss_name: str = 'loss_ldam') -> None:
         # Counts are set below, once the margin parameters exist (set_class_counts calls
         # _on_counts_changed, which needs them).
-        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name,
+        super().__init__(ignore_index=ignore_index, reduction=reduction,
+                         loss_weight=loss_weight, loss_name=loss_name,
                          class_weight=class_weight, cls_num_list=None, cb_beta=cb_beta)
         self.max_m = check_non_negative(max_m, 'max_m')
         self.s = check_positive(s, 's')
@@ -169,7 +168,6 @@ class LDAMLoss(BaseLoss):
         self.logit_type = logit_type
         #: Set by :meth:`mark_cosine_logits` (called by NormedLinearClsHead).
         self.cosine_logits = False
-        self.ignore_index = ignore_index
         # Derived from cls_num (which is saved); recomputed on load, so not persistent.
         self.register_buffer('margins', None, persistent=False)
         if cls_num_list is not None:
@@ -207,31 +205,6 @@ class LDAMLoss(BaseLoss):
     # -- counts
     def _on_counts_changed(self) -> None:
         self.margins = ldam_margins(self.cls_num, self.max_m)
-
-    def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None, avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None, ignore_index: Optional[int] = None,
-                **kwargs) -> torch.Tensor:
-        r"""Compute the loss.
-
-        Args:
-            cls_score (Tensor): (N, C) or (N, C, \*spatial) logits.
-            label (Tensor): (N,) / (N, \*spatial) class indices, or soft targets shaped like
-                ``cls_score``.
-            weight (Tensor, optional): Per-sample (N,) or per-pixel (N, \*spatial) weight.
-            avg_factor (float, optional): Denominator of the mean.
-            reduction_override (str, optional): Overrides ``reduction``.
-            ignore_index (int, optional): Overrides the constructor's value when not None.
-
-        Returns:
-            Tensor: Scalar loss (element-wise for ``reduction='none'``).
-        """
-        ignore = self.ignore_index if ignore_index is None else ignore_index
-        targets = prepare_targets(cls_score, label, ignore)
-        self.check_num_classes(cls_score.shape[1])
-        with float32_compute(cls_score):
-            loss = self.compute(cls_score, targets)
-            return self.reduce(loss, weight, avg_factor, reduction_override, targets)
 
     def compute(self, cls_score: torch.Tensor, targets: Targets) -> torch.Tensor:
         """Element-wise loss on validated targets (called inside ``float32_compute``)."""

@@ -30,14 +30,12 @@ import torch.nn.functional as F
 
 from ...registry import register_loss
 from ..utils import (
-    BaseLoss,
     Targets,
     check_non_negative,
-    float32_compute,
     prepare_targets,
     to_float32,
 )
-from .cross_entropy import class_nll
+from .cross_entropy import ClassScoreLoss, class_nll
 
 __all__ = ['LogitAdjustedLoss', 'log_class_prior', 'logit_adjusted_loss']
 
@@ -85,7 +83,7 @@ def logit_adjusted_loss(logits: torch.Tensor, target: Union[torch.Tensor, Target
 
 
 @register_loss
-class LogitAdjustedLoss(BaseLoss):
+class LogitAdjustedLoss(ClassScoreLoss):
     r"""Logit-adjusted CE :math:`-\log\operatorname{softmax}(z + \tau \log \pi)_y` (Menon et al.).
 
     For any softmax head on raw logits (``LinearClsHead``); predictions stay unadjusted.
@@ -112,10 +110,10 @@ class LogitAdjustedLoss(BaseLoss):
                  reduction: str = 'mean', loss_weight: float = 1.0,
                  loss_name: str = 'loss_logit_adjusted') -> None:
         # Counts are set below, once log_prior exists (set_class_counts fills it).
-        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name,
+        super().__init__(ignore_index=ignore_index, reduction=reduction,
+                         loss_weight=loss_weight, loss_name=loss_name,
                          class_weight=class_weight, cls_num_list=None, cb_beta=cb_beta)
         self.tau = check_non_negative(tau, 'tau')
-        self.ignore_index = ignore_index
         # Derived from cls_num (which is saved); recomputed on load, so not persistent.
         self.register_buffer('log_prior', None, persistent=False)
         if cls_num_list is not None:
@@ -124,31 +122,9 @@ class LogitAdjustedLoss(BaseLoss):
     def _on_counts_changed(self) -> None:
         self.log_prior = log_class_prior(self.cls_num)
 
-    def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None, avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None, ignore_index: Optional[int] = None,
-                **kwargs) -> torch.Tensor:
-        r"""Compute the loss.
-
-        Args:
-            cls_score (Tensor): (N, C) or (N, C, \*spatial) raw logits.
-            label (Tensor): (N,) / (N, \*spatial) class indices, or soft targets shaped like
-                ``cls_score``.
-            weight (Tensor, optional): Per-sample (N,) or per-pixel (N, \*spatial) weight.
-            avg_factor (float, optional): Denominator of the mean.
-            reduction_override (str, optional): Overrides ``reduction``.
-            ignore_index (int, optional): Overrides the constructor's value when not None.
-
-        Returns:
-            Tensor: Scalar loss (element-wise for ``reduction='none'``).
-        """
-        ignore = self.ignore_index if ignore_index is None else ignore_index
-        targets = prepare_targets(cls_score, label, ignore)
-        self.check_num_classes(cls_score.shape[1])
-        with float32_compute(cls_score):
-            loss = logit_adjusted_loss(cls_score, targets, self.log_prior, self.tau,
-                                       self.effective_class_weight())
-            return self.reduce(loss, weight, avg_factor, reduction_override, targets)
+    def compute(self, cls_score: torch.Tensor, targets: Targets) -> torch.Tensor:
+        return logit_adjusted_loss(cls_score, targets, self.log_prior, self.tau,
+                                   self.effective_class_weight())
 
     def extra_repr(self) -> str:
         return f'tau={self.tau}, ' + super().extra_repr()
