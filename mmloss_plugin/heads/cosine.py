@@ -57,8 +57,13 @@ class NormedLinear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # only the directions matter: isotropic Gaussian rows are uniform on the sphere
-        nn.init.normal_(self.weight, std=0.01)
+        # Only the directions matter for the logits (isotropic Gaussian rows are uniform on
+        # the sphere), but the norm sets the step size: the gradient of a normalised row is
+        # scaled by 1/|w|. Rows of norm ~1 (std 1/sqrt(D), as in the LDAM reference code);
+        # with tiny rows (std 0.01) the first SGD steps at s=30 swing the class directions
+        # and inflate |w| 5-50x, and the rare classes are then never predicted (measured on
+        # the demo set: LDAM-DRW 70.7 vs 92.1 balanced accuracy).
+        nn.init.normal_(self.weight, std=self.in_channels ** -0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return cosine_logits(x, self.weight, self.scale)

@@ -51,8 +51,9 @@ class NormedLinearClsHead(ClsHead):
         loss (dict | nn.Module): Loss config. Default
             ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.
         topk (int | tuple[int]): Top-k accuracy when ``cal_acc``. Default ``(1,)``.
-        init_cfg (dict, optional): mmengine init config; the weight is initialised with
-            random directions when ``None`` (default).
+        init_cfg (dict, optional): mmengine init config. ``None`` (default): random
+            directions with rows of norm ~1 (std ``1/sqrt(in_channels)``); do not use tiny
+            initial weights with ``s=30`` losses (see :class:`NormedLinear`).
         **kwargs: Further ``ClsHead`` arguments (``cal_acc``).
 
     Example:
