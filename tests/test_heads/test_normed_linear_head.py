@@ -126,3 +126,13 @@ def test_normed_linear_module_and_function():
     # cos with e1 = 3/5, with -e3 = -4/5
     torch.testing.assert_close(layer(x), torch.tensor([[2 * 0.6, -2 * 0.8]]))
     assert math.isclose(float(cosine_logits(x, x).squeeze()), 1.0, rel_tol=1e-6)
+
+
+def test_default_init_gives_unit_norm_class_vectors():
+    # Tiny initial rows (std 0.01) let the first s=30 SGD steps swing the class directions;
+    # the default init must give rows of norm ~1 whatever the feature dimension.
+    torch.manual_seed(0)
+    for in_channels in (16, 512, 2048):
+        layer = NormedLinear(in_channels, 7)
+        norms = layer.weight.detach().norm(dim=1)
+        assert torch.all((norms > 0.8) & (norms < 1.2)), (in_channels, norms)
