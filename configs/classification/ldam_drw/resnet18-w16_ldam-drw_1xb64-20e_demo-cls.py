@@ -14,10 +14,6 @@ model = dict(
     head=dict(
         # cosine classifier: keep scale=1, LDAMLoss applies its own s to the margin logits
         type='NormedLinearClsHead',
-        # unit-norm initial class vectors (std = 1/sqrt(in_channels=128), as in the LDAM
-        # reference code): with tiny initial weights the first SGD steps at s=30 inflate |W|
-        # 50-200x and freeze the rare classes' directions (they are then never predicted)
-        init_cfg=dict(type='Normal', layer='NormedLinear', std=0.0884),
         loss=dict(_delete_=True, type='LDAMLoss', max_m=0.5, s=30.0, loss_weight=1.0),
     ))
 custom_hooks = [

@@ -10,10 +10,6 @@ model = dict(
     head=dict(
         # cosine classifier: keep scale=1, LMFLoss applies its own s to the margin logits
         type='NormedLinearClsHead',
-        # unit-norm initial class vectors (std = 1/sqrt(in_channels=128), as in the LDAM
-        # reference code): with tiny initial weights the first SGD steps at s=30 inflate |W|
-        # 50-200x and freeze the rare classes' directions (they are then never predicted)
-        init_cfg=dict(type='Normal', layer='NormedLinear', std=0.0884),
         # alpha * focal(gamma) + beta * LDAM(max_m, s)
         loss=dict(_delete_=True, type='LMFLoss', alpha=1.0, beta=1.0, gamma=2.0, max_m=0.5,
                   s=30.0, loss_weight=1.0),
