@@ -105,6 +105,17 @@ def build_cases() -> List[Case]:
         Case('SoftDiceLoss (sigmoid, binary)', lambda c: P.SoftDiceLoss(use_sigmoid=True),
              binary=True),
         Case('LogLoss (binary)', lambda c: P.LogLoss(), binary=True),
+        # the opt-in torch.compile kernels (fused_kernel=True), against the same peers
+        Case('SoftDiceLoss (fused_kernel)', lambda c: P.SoftDiceLoss(fused_kernel=True)),
+        Case('IoULoss (fused_kernel)', lambda c: P.IoULoss(smooth=0.5e-5, fused_kernel=True)),
+        Case('FocalTverskyLoss (gamma=1, fused_kernel)',
+             lambda c: P.FocalTverskyLoss(gamma=1.0, fused_kernel=True)),
+        Case('GeneralizedDiceLoss (fused_kernel)',
+             lambda c: P.GeneralizedDiceLoss(fused_kernel=True)),
+        Case('CompoundLoss (fused Dice + CE)', lambda c: P.CompoundLoss(
+            losses=[P.SoftDiceLoss(fused_kernel=True), P.WeightedCrossEntropyLoss()])),
+        Case('SoftDiceLoss (sigmoid, binary, fused_kernel)',
+             lambda c: P.SoftDiceLoss(use_sigmoid=True, fused_kernel=True), binary=True),
     ]
     by_name = {c.name: c for c in cases}
 
@@ -164,6 +175,11 @@ def build_cases() -> List[Case]:
         w = torch.tensor(cw(c))
         return lambda x, y: F.cross_entropy(x, y, weight=w.to(x.device))
     add('WeightedCrossEntropyLoss', 'torch cross_entropy', torch_ce)
+    for case in cases:  # fused variants share the peers of their eager twin
+        base = case.name.replace(', fused_kernel)', ')').replace(' (fused_kernel)', '') \
+            .replace('fused Dice', 'Dice')
+        if base != case.name:
+            case.peers = dict(by_name[base].peers)
     return cases
 
 
@@ -345,14 +361,17 @@ def plot(rows: List[dict], sweeps: Dict[str, List[dict]], out: str, title: str) 
             continue
         xs = [r['shape'][1] if key == 'classes' else
               int(torch.tensor(r['shape'][2:]).prod()) for r in pts]
-        names = ['plugin'] + sorted({k for r in pts for k in r['peers']})
+        names = ['plugin', 'fused'] + sorted({k for r in pts for k in r['peers']})
+        fused = {tuple(r['shape']): r['plugin'] for r in sweeps.get(key + '_fused', [])}
+        labels = {'plugin': 'SoftDiceLoss (plugin)',
+                  'fused': 'SoftDiceLoss fused_kernel=True (plugin)'}
         for name in names:
-            ys = [(r['plugin'] if name == 'plugin' else r['peers'].get(name, {})).get('time_ms')
-                  for r in pts]
+            ys = [(r['plugin'] if name == 'plugin' else
+                   fused.get(tuple(r['shape']), {}) if name == 'fused' else
+                   r['peers'].get(name, {})).get('time_ms') for r in pts]
             keep = [(a, b) for a, b in zip(xs, ys) if b is not None]
             if keep:
-                ax.plot(*zip(*keep), marker='o',
-                        label='SoftDiceLoss (plugin)' if name == 'plugin' else name)
+                ax.plot(*zip(*keep), marker='o', label=labels.get(name, name))
         ax.set_xscale('log', base=2)
         ax.set_yscale('log')
         ax.set_xlabel(label)
@@ -408,12 +427,17 @@ def main(argv=None) -> int:
                   flush=True)
     sweeps: Dict[str, List[dict]] = {}
     if not args.no_sweep:
-        dice = next(c for c in build_cases() if c.name == 'SoftDiceLoss')
-        dice.peers.update(next(c for c in build_cases() if c.name == 'SoftDiceLoss (batch)').peers)
+        all_cases = {c.name: c for c in build_cases()}
+        dice = all_cases['SoftDiceLoss']
+        dice.peers.update(all_cases['SoftDiceLoss (batch)'].peers)
+        fused = all_cases['SoftDiceLoss (fused_kernel)']
+        fused.peers = dice.peers
         for key, shapes in SWEEPS[args.shapes].items():
             sweeps[key] = [run_case(dice, s, device, max(1, args.repeat // 2), memory=True)
                            for s in shapes]
-            for r in sweeps[key]:
+            sweeps[key + '_fused'] = [run_case(fused, s, device, max(1, args.repeat // 2))
+                                      for s in shapes]
+            for r in sweeps[key] + sweeps[key + '_fused']:
                 print(f"sweep {key}: {'x'.join(map(str, r['shape']))} plugin "
                       f"{r['plugin']['time_ms']:.1f} ms "
                       + ' '.join(f"| {k} {v['time_ms']:.1f}" for k, v in r['peers'].items()),
@@ -425,6 +449,8 @@ def main(argv=None) -> int:
     if sweeps:
         print()
         print(markdown_table(sweeps.get('voxels', []) + sweeps.get('classes', [])))
+        print()
+        print(markdown_table(sweeps.get('voxels_fused', []) + sweeps.get('classes_fused', [])))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(device=title, torch=torch.__version__, rows=rows, sweeps=sweeps), f,

@@ -11,10 +11,12 @@ Everything that is not a loss formula lives here, once:
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
 import os
+import threading
 import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -28,7 +30,7 @@ __all__ = [
     'check_ignore_index', 'check_finite',
     'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
     'check_class_labels', 'split_ignored_labels', 'to_float32', 'float32_compute', 'Targets',
-    'prepare_targets', 'warn_once',
+    'prepare_targets', 'warn_once', 'pred_checked',
 ]
 
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -641,7 +643,7 @@ def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
     left to ``forward``.
     """
     pred = args[0] if args else kwargs.get(_first_forward_arg(type(module)))
-    if not torch.is_tensor(pred):
+    if not torch.is_tensor(pred) or pred is getattr(_CHECKED, 'pred', None):
         return
     name = type(module).__name__
     if pred.numel() == 0:
@@ -652,6 +654,25 @@ def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
 
 def _check_positional_pred(module: nn.Module, args: tuple) -> None:
     _check_pred(module, args, {})
+
+
+_CHECKED = threading.local()
+
+
+@contextlib.contextmanager
+def pred_checked(pred: torch.Tensor):
+    """Within the block, the pre-hook of plugin losses skips ``pred`` (already checked).
+
+    A loss that calls other plugin losses on its own, already validated prediction (e.g.
+    :class:`~mmloss_plugin.losses.segmentation.compound.CompoundLoss`) wraps the calls in it,
+    so the finite check runs once instead of once per term. Other tensors are still checked.
+    """
+    previous = getattr(_CHECKED, 'pred', None)
+    _CHECKED.pred = pred
+    try:
+        yield
+    finally:
+        _CHECKED.pred = previous
 
 
 _FIRST_ARG: Dict[type, Optional[str]] = {}

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ...registry import register_loss
-from ..utils import BaseLoss, check_non_negative
+from ..utils import BaseLoss, check_non_negative, pred_checked
 
 __all__ = ['build_loss', 'CompoundLoss']
 
@@ -104,7 +104,8 @@ class CompoundLoss(BaseLoss):
                 extra[key] = value
         total = None
         for w, loss_fn in zip(self.weights, self.losses):
-            value = loss_fn(pred, target, weight=weight, **extra)
+            with pred_checked(pred):  # this module's pre-hook has checked it: once is enough
+                value = loss_fn(pred, target, weight=weight, **extra)
             if not torch.is_tensor(value):
                 raise TypeError(f'CompoundLoss: {type(loss_fn).__name__} returned '
                                 f'{type(value).__name__}, expected a tensor')

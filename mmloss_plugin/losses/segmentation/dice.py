@@ -78,16 +78,20 @@ class SoftDiceLoss(RegionLoss):
         reduction (str): ``'mean'`` | ``'sum'`` | ``'none'``. Default ``'mean'``.
         loss_weight (float): Multiplier. Default 1.0.
         loss_name (str): Default ``'loss_dice'``.
+        fused_kernel (bool): Opt-in ``torch.compile`` kernels for label-map targets (see
+            :class:`~mmloss_plugin.losses.segmentation.stats.RegionLoss`). Default False.
     """
 
     def __init__(self, use_sigmoid: bool = False, include_background: bool = True,
                  batch: bool = False, smooth: float = 1e-5, class_weight=None,
                  ignore_index: Optional[int] = 255, reduction: str = 'mean',
-                 loss_weight: float = 1.0, loss_name: str = 'loss_dice') -> None:
+                 loss_weight: float = 1.0, loss_name: str = 'loss_dice',
+                 fused_kernel: bool = False) -> None:
         super().__init__(use_sigmoid=use_sigmoid, include_background=include_background,
                          batch=batch, smooth=smooth, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction,
-                         loss_weight=loss_weight, loss_name=loss_name)
+                         loss_weight=loss_weight, loss_name=loss_name,
+                         fused_kernel=fused_kernel)
 
     def loss_from_stats(self, stats: RegionStats,
                         class_weight: Optional[torch.Tensor]) -> torch.Tensor:
@@ -105,11 +109,13 @@ class IoULoss(RegionLoss):
     def __init__(self, use_sigmoid: bool = False, include_background: bool = True,
                  batch: bool = False, smooth: float = 1e-5, class_weight=None,
                  ignore_index: Optional[int] = 255, reduction: str = 'mean',
-                 loss_weight: float = 1.0, loss_name: str = 'loss_iou') -> None:
+                 loss_weight: float = 1.0, loss_name: str = 'loss_iou',
+                 fused_kernel: bool = False) -> None:
         super().__init__(use_sigmoid=use_sigmoid, include_background=include_background,
                          batch=batch, smooth=smooth, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction,
-                         loss_weight=loss_weight, loss_name=loss_name)
+                         loss_weight=loss_weight, loss_name=loss_name,
+                         fused_kernel=fused_kernel)
 
     def loss_from_stats(self, stats: RegionStats,
                         class_weight: Optional[torch.Tensor]) -> torch.Tensor:

@@ -97,6 +97,8 @@ class GeneralizedDiceLoss(RegionLoss):
         loss_weight: as :class:`~mmloss_plugin.losses.SoftDiceLoss`.
         class_weight (list[float], optional): Multiplies the per-class weights :math:`w_c`.
         loss_name (str): Default ``'loss_generalized_dice'``.
+        fused_kernel (bool): Opt-in ``torch.compile`` kernels for label-map targets (see
+            :class:`~mmloss_plugin.losses.segmentation.stats.RegionLoss`). Default False.
 
     ``reduction='none'`` returns a (B,) tensor (one loss per image, or (1,) with ``batch``).
     """
@@ -105,11 +107,13 @@ class GeneralizedDiceLoss(RegionLoss):
                  include_background: bool = True, batch: bool = False, smooth: float = 1e-5,
                  class_weight=None, ignore_index: Optional[int] = 255,
                  reduction: str = 'mean', loss_weight: float = 1.0,
-                 loss_name: str = 'loss_generalized_dice') -> None:
+                 loss_name: str = 'loss_generalized_dice',
+                 fused_kernel: bool = False) -> None:
         super().__init__(use_sigmoid=use_sigmoid, include_background=include_background,
                          batch=batch, smooth=smooth, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction,
-                         loss_weight=loss_weight, loss_name=loss_name)
+                         loss_weight=loss_weight, loss_name=loss_name,
+                         fused_kernel=fused_kernel)
         if weight_type not in WEIGHT_TYPES:
             raise ValueError(f'weight_type must be one of {WEIGHT_TYPES}, got {weight_type!r}')
         self.weight_type = weight_type

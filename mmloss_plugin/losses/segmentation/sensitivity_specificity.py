@@ -72,6 +72,8 @@ class SensitivitySpecificityLoss(RegionLoss):
         use_sigmoid, include_background, batch, smooth, class_weight, ignore_index,
         reduction, loss_weight: as :class:`~mmloss_plugin.losses.SoftDiceLoss`.
         loss_name (str): Default ``'loss_sensitivity_specificity'``.
+        fused_kernel (bool): Opt-in ``torch.compile`` kernels for label-map targets (see
+            :class:`~mmloss_plugin.losses.segmentation.stats.RegionLoss`). Default False.
     """
 
     second_moments = True
@@ -80,11 +82,13 @@ class SensitivitySpecificityLoss(RegionLoss):
                  include_background: bool = True, batch: bool = False, smooth: float = 1e-5,
                  class_weight=None, ignore_index: Optional[int] = 255,
                  reduction: str = 'mean', loss_weight: float = 1.0,
-                 loss_name: str = 'loss_sensitivity_specificity') -> None:
+                 loss_name: str = 'loss_sensitivity_specificity',
+                 fused_kernel: bool = False) -> None:
         super().__init__(use_sigmoid=use_sigmoid, include_background=include_background,
                          batch=batch, smooth=smooth, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction,
-                         loss_weight=loss_weight, loss_name=loss_name)
+                         loss_weight=loss_weight, loss_name=loss_name,
+                         fused_kernel=fused_kernel)
         self.r = check_unit_interval(r, 'r')
 
     def extra_repr(self) -> str:

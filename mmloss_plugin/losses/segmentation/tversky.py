@@ -81,17 +81,21 @@ class FocalTverskyLoss(RegionLoss):
         use_sigmoid, include_background, batch, smooth, class_weight, ignore_index,
         reduction, loss_weight: as :class:`~mmloss_plugin.losses.SoftDiceLoss`.
         loss_name (str): Default ``'loss_focal_tversky'``.
+        fused_kernel (bool): Opt-in ``torch.compile`` kernels for label-map targets (see
+            :class:`~mmloss_plugin.losses.segmentation.stats.RegionLoss`). Default False.
     """
 
     def __init__(self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
                  use_sigmoid: bool = False, include_background: bool = True,
                  batch: bool = False, smooth: float = 1e-5, class_weight=None,
                  ignore_index: Optional[int] = 255, reduction: str = 'mean',
-                 loss_weight: float = 1.0, loss_name: str = 'loss_focal_tversky') -> None:
+                 loss_weight: float = 1.0, loss_name: str = 'loss_focal_tversky',
+                 fused_kernel: bool = False) -> None:
         super().__init__(use_sigmoid=use_sigmoid, include_background=include_background,
                          batch=batch, smooth=smooth, class_weight=class_weight,
                          ignore_index=ignore_index, reduction=reduction,
-                         loss_weight=loss_weight, loss_name=loss_name)
+                         loss_weight=loss_weight, loss_name=loss_name,
+                         fused_kernel=fused_kernel)
         self.alpha = check_non_negative(alpha, 'alpha')
         self.beta = check_non_negative(beta, 'beta')
         if self.alpha == 0 and self.beta == 0:

@@ -74,6 +74,22 @@ class TestCompoundLoss:
         assert comp.loss_name == 'loss_compound'
         assert len(list(comp.children())[0]) == 2
 
+    def test_pred_is_checked_once_not_per_term(self, monkeypatch):
+        from mmloss_plugin.losses import utils
+        calls = []
+        real = utils.check_finite
+        monkeypatch.setattr(utils, 'check_finite',
+                            lambda x, name: calls.append(name) or real(x, name))
+        x, y = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+        loss = CompoundLoss(losses=[dict(type='SoftDiceLoss'), dict(type='IoULoss')])
+        loss(x, y)
+        assert calls == ['CompoundLoss: pred']
+        SoftDiceLoss()(x, y)  # outside a compound every loss checks its own input
+        assert calls[-1] == 'SoftDiceLoss: pred'
+        x[0, 0, 0, 0] = float('nan')
+        with pytest.raises(ValueError, match='CompoundLoss: pred contains 1 NaN'):
+            loss(x, y)
+
     def test_with_mmseg_cross_entropy(self):
         pytest.importorskip('mmseg.models')  # needs mmseg's optional ftfy/regex too
         from mmseg.registry import MODELS

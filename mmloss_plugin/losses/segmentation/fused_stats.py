@@ -1,0 +1,190 @@
+r"""Optional ``torch.compile`` kernels for the region statistics (``fused_kernel=True``).
+
+:func:`~mmloss_plugin.losses.segmentation.stats.region_stats` normally runs the activation and
+the per-class sums as a chain of ATen kernels (for label maps: the softmax, a gather of the
+labelled class, scatter-adds into per-class bins, and as many kernels again backward). With
+``fused_kernel=True`` on a region loss the same quantities come from two kernels that
+inductor generates (C++ on CPU, Triton on GPU):
+
+* forward: one pass over the logits and the target computes the activation in registers,
+  accumulates :math:`\Sigma p`, TP, :math:`\Sigma g` (and the second moments) for every class
+  and stores the probabilities for the backward pass;
+* backward: one pass over the probabilities writes the gradient of the logits.
+
+The probabilities and the gradient are the only (N, C, S) tensors. The class loop is unrolled
+when the kernels are traced, so each number of classes (and dtype, activation, weighting,
+target kind) is compiled once per process: the first call takes seconds. Label maps and dense
+targets (one-channel binary, multi-label, soft) share the kernels; the values equal the eager
+path's up to float rounding. If compilation fails, :func:`fused_region_sums` returns
+``None`` (a failing backward kernel is replaced by the same formula in eager mode) and warns
+once; the caller then uses the eager path.
+"""
+from __future__ import annotations
+
+import functools
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from ..utils import warn_once
+
+__all__ = ['MAX_FUSED_CLASSES', 'RECOMPILE_LIMIT', 'fused_region_sums', 'compile_error']
+
+#: Above this many classes the unrolled kernels are no faster than the eager path, which
+#: region_stats then uses (registers spill, C exponentials per pixel, long compilation).
+MAX_FUSED_CLASSES = 16
+
+
+def _probs(z: torch.Tensor, use_sigmoid: bool) -> List[torch.Tensor]:
+    """Per-class (N, S) probabilities of (N, C, S) logits, as pointwise expressions."""
+    zs = z.unbind(1)
+    if use_sigmoid:
+        return [zk.sigmoid() for zk in zs]
+    m = functools.reduce(torch.maximum, zs)
+    es = [(zk - m).exp() for zk in zs]
+    inv = functools.reduce(torch.add, es).reciprocal()
+    return [ek * inv for ek in es]
+
+
+def _indicator(target: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, S) target of class ``k``: ``[y = k]`` for a label map, the k-th row of a dense one."""
+    return target[:, k] if target.is_floating_point() else (target == k).to(dtype)
+
+
+def _row(mask: Optional[torch.Tensor], k: int) -> Optional[torch.Tensor]:
+    """(N, S) weight of class ``k`` from an (N, S) or (N, C, S) mask."""
+    return mask[:, k] if mask is not None and mask.dim() == 3 else mask
+
+
+def _forward(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor],
+             use_sigmoid: bool, second: bool) -> Tuple[torch.Tensor, ...]:
+    """Forward kernel: (N, C) sums of :func:`fused_region_sums`, then the probabilities."""
+    sums: List[List[torch.Tensor]] = [[] for _ in range(5 if second else 3)]
+    ps = _probs(z, use_sigmoid)
+    for k, pk in enumerate(ps):
+        g, m = _indicator(target, k, z.dtype), _row(mask, k)
+        pm = pk if m is None else pk * m
+        sums[0].append(pm.sum(1))
+        sums[1].append((pm * g).sum(1))
+        sums[2].append((g if m is None else g * m).sum(1))
+        if second:
+            sums[3].append((pm * pk).sum(1))
+            sums[4].append((pm * pk * g).sum(1))
+    return tuple(torch.stack(s, 1) for s in sums) + (torch.stack(ps, 1),)
+
+
+def _backward(p: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor],
+              use_sigmoid: bool, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Backward kernel: the (N, C, S) gradient of the logits from the sums' gradients."""
+    ps = p.unbind(1)
+    dl = []  # dL/dp_k = m (a_k + b_k g_k (+ 2 p_k (a2_k + b2_k g_k)))
+    for k, pk in enumerate(ps):
+        g, m = _indicator(target, k, p.dtype), _row(mask, k)
+        d = grads[0][:, k:k + 1] + grads[1][:, k:k + 1] * g
+        if len(grads) == 4:
+            d = d + 2.0 * pk * (grads[2][:, k:k + 1] + grads[3][:, k:k + 1] * g)
+        dl.append(d if m is None else d * m)
+    if use_sigmoid:
+        return torch.stack([pk * (1.0 - pk) * d for pk, d in zip(ps, dl)], 1)
+    dot = functools.reduce(torch.add, [pk * d for pk, d in zip(ps, dl)])
+    return torch.stack([pk * (d - dot) for pk, d in zip(ps, dl)], 1)
+
+
+#: Configurations (numbers of classes, dtypes, activations, weightings, target kinds, dynamic
+#: shapes) each kernel may be compiled for in a process; later ones run eagerly. torch's own
+#: default (8 per function) is raised to this while the kernels run.
+RECOMPILE_LIMIT = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled():
+    """The two compiled kernels (built lazily: importing the plugin never compiles)."""
+    return (torch.compile(_forward, fullgraph=True),
+            torch.compile(_backward, fullgraph=True))
+
+
+class _NoKernelError(Exception):
+    """The forward kernel can not run: :func:`fused_region_sums` returns ``None``."""
+
+
+def _run(which: int, *args):
+    """Result of compiled kernel ``which`` (0: forward, 1: backward), or ``None``."""
+    if compile_error is not None:
+        return None
+    import torch._dynamo
+    limit = max(RECOMPILE_LIMIT, torch._dynamo.config.recompile_limit)
+    try:
+        with torch._dynamo.config.patch(recompile_limit=limit):
+            return _compiled()[which](*args)
+    except Exception as e:
+        if type(e).__name__ == 'FailOnRecompileLimitHit':  # the kernels still work
+            warn_once('fused_kernel.recompiles', f'fused_kernel=True: the region statistics '
+                      f'kernels were compiled for {limit} configurations in this process; '
+                      'new ones use the eager implementation')
+        else:  # no C++ compiler / Triton, or an unsupported torch build
+            _disable(e)
+        return None
+
+
+class _FusedRegionSums(torch.autograd.Function):
+    """Autograd wrapper of the two kernels; saves the probabilities, target and mask."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor],
+                use_sigmoid: bool, second: bool):
+        outs = _run(0, z, target, mask, use_sigmoid, second)
+        if outs is None:
+            raise _NoKernelError
+        *outs, p = outs
+        ctx.use_sigmoid, ctx.second = use_sigmoid, second
+        ctx.save_for_backward(p, target, mask)
+        ctx.mark_non_differentiable(outs[2])
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        p, target, mask = ctx.saved_tensors
+        n, c = p.shape[:2]
+        keep = (0, 1, 3, 4) if ctx.second else (0, 1)
+        grads = [torch.zeros(n, c, dtype=p.dtype, device=p.device) if grads[i] is None
+                 else grads[i].contiguous() for i in keep]
+        grad_z = _run(1, p, target, mask, ctx.use_sigmoid, grads)
+        if grad_z is None:  # the same formula, eagerly
+            grad_z = _backward(p, target, mask, ctx.use_sigmoid, grads)
+        return grad_z, None, None, None, None
+
+
+#: The first failure to compile (``None`` while the kernels work or were not used).
+compile_error: Optional[BaseException] = None
+
+
+def _disable(error: BaseException) -> None:
+    global compile_error
+    compile_error = error
+    warn_once('fused_kernel', f'fused_kernel=True: torch.compile could not build the region '
+              f'statistics kernels ({type(error).__name__}: {str(error)[:300]}); falling back '
+              'to the eager implementation (same values, default speed)')
+
+
+def fused_region_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor],
+                      use_sigmoid: bool, second: bool) -> Optional[Tuple[torch.Tensor, ...]]:
+    r"""Per-class sums of ``act(z)`` against a target, from the compiled kernels.
+
+    Args:
+        z (Tensor): (N, C, S) logits, float32 or float64.
+        target (Tensor): (N, S) int64 labels in [0, C) (ignored pixels have ``mask`` 0), or
+            (N, C, S) float targets (one-channel binary, multi-label or soft), a constant.
+        mask (Tensor, optional): (N, S) or (N, C, S) validity times pixel weight.
+        use_sigmoid (bool): Sigmoid per channel instead of softmax over channels.
+        second (bool): Also return :math:`\sum m p^2` and :math:`\sum m p^2 g`.
+
+    Returns:
+        tuple | None: (N, C) :math:`\Sigma m p`, TP, :math:`\Sigma m g` (not differentiable)
+        and, with ``second``, :math:`\Sigma m p^2`, :math:`\sum m p^2 g`; ``None`` when the
+        kernels can not run (compilation failed — the error is kept in
+        :data:`compile_error` — or :data:`RECOMPILE_LIMIT` configurations were compiled).
+    """
+    try:
+        return _FusedRegionSums.apply(z, target, mask, use_sigmoid, second)
+    except _NoKernelError:
+        return None

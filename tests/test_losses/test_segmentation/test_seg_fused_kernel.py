@@ -1,0 +1,113 @@
+"""The opt-in ``fused_kernel`` (torch.compile) path of the region losses equals the eager one."""
+import pytest
+import torch
+
+from mmloss_plugin.losses import SensitivitySpecificityLoss, SoftDiceLoss
+from mmloss_plugin.losses.segmentation import fused_stats
+from mmloss_plugin.losses.utils import warn_once
+
+
+def _inductor_error():
+    try:
+        torch.compile(lambda t: t * 2.0 + 1.0, fullgraph=True)(torch.ones(4))
+    except Exception as e:  # no C++ compiler, unsupported platform or torch build
+        return f'{type(e).__name__}: {e}'
+    return None
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """Fused-path state as in a new process (no recorded failure, warnings not yet seen)."""
+    monkeypatch.setattr(fused_stats, 'compile_error', None)
+    seen = warn_once.__defaults__[0]
+    for key in ('fused_kernel', 'fused_kernel.classes', 'fused_kernel.recompiles'):
+        seen.discard(key)
+
+
+def _inputs(c=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, c, 5, 6, dtype=torch.float64, generator=g)
+    y = torch.randint(0, c, (2, 5, 6), generator=g)
+    y[0, 0] = 255
+    w = torch.rand(2, 5, 6, dtype=torch.float64, generator=g)
+    return x, y, w
+
+
+def _value_and_grad(loss, x, y, w):
+    x = x.clone().requires_grad_()
+    value = loss(x, y, weight=w)
+    value.backward()
+    return value.detach(), x.grad
+
+
+def test_option_is_validated_and_shown():
+    with pytest.raises(TypeError, match='fused_kernel must be True or False'):
+        SoftDiceLoss(fused_kernel='yes')
+    assert 'fused_kernel=True' in repr(SoftDiceLoss(fused_kernel=True))
+    assert 'fused_kernel' not in repr(SoftDiceLoss())
+
+
+def test_fused_equals_eager_value_and_gradient(fresh):
+    reason = _inductor_error()
+    if reason is not None:
+        pytest.skip(f'torch.compile (inductor) can not compile here: {reason}')
+    x, y, w = _inputs()
+    eager = _value_and_grad(SoftDiceLoss(), x, y, w)
+    fused = _value_and_grad(SoftDiceLoss(fused_kernel=True), x, y, w)
+    assert fused_stats.compile_error is None
+    torch.testing.assert_close(fused[0], eager[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], eager[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('case', ['second_moments', 'sigmoid_binary'])
+def test_fused_equals_eager_other_paths(fresh, case):
+    # second moments (sum p^2 terms) and a dense one-channel target take other kernel branches
+    reason = _inductor_error()
+    if reason is not None:
+        pytest.skip(f'torch.compile (inductor) can not compile here: {reason}')
+    x, y, w = _inputs()
+    if case == 'sigmoid_binary':
+        x, y = x[:, :1], (y == 1).long().masked_fill(y == 255, 255)
+        make = lambda **kw: SoftDiceLoss(use_sigmoid=True, **kw)  # noqa: E731
+    else:
+        make = SensitivitySpecificityLoss
+    eager = _value_and_grad(make(), x, y, w)
+    fused = _value_and_grad(make(fused_kernel=True), x, y, w)
+    assert fused_stats.compile_error is None
+    torch.testing.assert_close(fused[0], eager[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], eager[1], rtol=1e-10, atol=1e-12)
+
+
+def test_compile_failure_falls_back_with_one_warning(fresh, monkeypatch):
+    def broken():
+        raise RuntimeError('no compiler')
+    monkeypatch.setattr(fused_stats, '_compiled', broken)
+    x, y, w = _inputs()
+    loss = SensitivitySpecificityLoss(fused_kernel=True)
+    with pytest.warns(UserWarning, match='falling back to the eager implementation'):
+        fused = _value_and_grad(loss, x, y, w)
+    assert isinstance(fused_stats.compile_error, RuntimeError)
+    eager = _value_and_grad(SensitivitySpecificityLoss(), x, y, w)
+    torch.testing.assert_close(fused, eager, rtol=0, atol=0)
+
+
+def test_many_classes_use_the_eager_path(fresh, monkeypatch):
+    monkeypatch.setattr(fused_stats, '_compiled', lambda: pytest.fail('must not compile'))
+    x, y, w = _inputs(c=fused_stats.MAX_FUSED_CLASSES + 1)
+    with pytest.warns(UserWarning, match='classes use the eager implementation'):
+        fused = _value_and_grad(SoftDiceLoss(fused_kernel=True), x, y, w)
+    torch.testing.assert_close(fused, _value_and_grad(SoftDiceLoss(), x, y, w), rtol=0, atol=0)
+
+
+def test_recompile_limit_keeps_the_kernels_for_known_configurations(fresh, monkeypatch):
+    class FailOnRecompileLimitHit(Exception):  # noqa: N818 (the name torch uses)
+        pass
+
+    def limit_hit(*args):
+        raise FailOnRecompileLimitHit('limit')
+    monkeypatch.setattr(fused_stats, '_compiled', lambda: (limit_hit, limit_hit))
+    x, y, w = _inputs()
+    with pytest.warns(UserWarning, match='new ones use the eager implementation'):
+        fused = _value_and_grad(SoftDiceLoss(fused_kernel=True), x, y, w)
+    assert fused_stats.compile_error is None  # not disabled for good
+    torch.testing.assert_close(fused, _value_and_grad(SoftDiceLoss(), x, y, w), rtol=0, atol=0)
