@@ -8,12 +8,15 @@ evaluates on the balanced test split and writes a mean +- std table and a plot::
                                        [--jobs 2] [--methods CE LMF] [--no-docs]
 
 ``--imbalance-ratio R`` (default 100) generates ``data/bench/demo_cls_irR`` (the demo
-generator's HAM10000-like profile reshaped to ratio R; balanced val/test, 40 per class) and
-trains on it; ``--imbalance-ratio 0`` uses the default demo set (ratio ~58). Seeds change
-initialisation and data order, not the data; runs go seed by seed (all methods' seed 0
-first). Results: ``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the
-section "Effectiveness (demo data)" of ``docs/benchmarks.md`` and ``docs/img/benchmark_*.png``
-are (re)written. ``--reuse`` skips runs whose ``result.json`` exists.
+generator's HAM10000-like profile reshaped to ratio R; balanced val split of 40 and test split
+of ``--test-per-class`` images per class, default 100, so that one test image moves a class
+recall by 1 point, not 2.5) and trains on it; ``--imbalance-ratio 0`` uses the default demo set
+(ratio ~58, 40 test images per class). Seeds change initialisation and data order, not the
+data; runs go seed by seed (all methods' seed 0 first). Results:
+``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the section
+"Effectiveness (demo data)" of ``docs/benchmarks.md``, ``docs/img/benchmark_*.png``, the
+model-zoo section of ``README.md`` and the demo rows of the config folders' READMEs are
+(re)written. ``--reuse`` skips runs whose ``result.json`` exists.
 """
 from __future__ import annotations
 
@@ -52,6 +55,15 @@ SEG_RUNS = {
     'GDL': ('GDL', {}),
 }
 
+#: Values aggregated for the model-zoo tables only (not columns of the docs tables).
+ZOO_ONLY = ('Train s', 'Top-1 acc.', 'Few-shot acc.', 'mDice')
+#: Metric columns of the model-zoo tables (config READMEs use the same header cells).
+ZOO_COLUMNS = {'cls': ('Top-1 acc.', 'Balanced acc.', 'Macro-F1', 'Few-shot acc.'),
+               'seg': ('mDice', 'mIoU', 'Foreground Dice')}
+ZOO_DEMO_ROW = '| demo (synthetic'
+ZOO_NOTE = ('Results are filled in', 'Demo row:')
+ZOO_START, ZOO_END = '<!-- zoo:start -->', '<!-- zoo:end -->'
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -59,13 +71,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--imbalance-ratio', type=float, default=100.0,
                    help='classification imbalance ratio (largest / smallest training count); '
                    '0 = the default demo set data/demo_cls (HAM10000 profile, ~58)')
+    p.add_argument('--test-per-class', type=int, default=100,
+                   help='balanced test images per class of the generated set (not used with '
+                   '--imbalance-ratio 0)')
     p.add_argument('--only', choices=['cls', 'seg'])
     p.add_argument('--jobs', type=int, default=2, help='runs in parallel (1 thread each)')
     p.add_argument('--methods', nargs='+', help='subset of methods (names as in the table)')
     p.add_argument('--out', default='work_dirs/benchmark_longtail')
     p.add_argument('--docs', default='docs/benchmarks.md')
     p.add_argument('--img-dir', default='docs/img')
-    p.add_argument('--no-docs', action='store_true', help='do not touch docs/')
+    p.add_argument('--readme', default='README.md',
+                   help='README whose model-zoo section (between the zoo markers) is rewritten')
+    p.add_argument('--no-docs', action='store_true',
+                   help='do not touch docs/, the README or the config READMEs')
     p.add_argument('--reuse', action='store_true', help='reuse finished runs in --out')
     p.add_argument('--note', default='', help='extra markdown paragraph for the docs section '
                    '(after the tables)')
@@ -79,15 +97,16 @@ def _slug(name: str) -> str:
     return re.sub(r'[^0-9a-z]+', '-', name.lower()).strip('-')
 
 
-def cls_data_root(ratio: Optional[float]) -> Optional[str]:
+def cls_data_root(ratio: Optional[float], test_per_class: int = 100) -> Optional[str]:
     """Generate (once) and return the demo classification set with imbalance ``ratio``."""
     if ratio is None:
         return None
     name = f'demo_cls_ir{ratio:g}'
     out = osp.join(demo.REPO_ROOT, 'data', 'bench')
     subprocess.run([sys.executable, osp.join(demo.TOOLS_DIR, 'make_demo_data.py'), '--only',
-                    'cls', '--imbalance-ratio', str(ratio), '--out', out, '--cls-name', name,
-                    '--quiet'], check=True)
+                    'cls', '--imbalance-ratio', str(ratio), '--test-per-class',
+                    str(test_per_class), '--out', out, '--cls-name', name, '--quiet'],
+                   check=True)
     return osp.join(out, name)
 
 
@@ -98,7 +117,8 @@ def build_specs(args: argparse.Namespace) -> List[demo.RunSpec]:
     for task, runs in (('cls', CLS_RUNS), ('seg', SEG_RUNS)):
         if args.only not in (None, task):
             continue
-        data_root = cls_data_root(args.imbalance_ratio) if task == 'cls' else None
+        data_root = (cls_data_root(args.imbalance_ratio or None, args.test_per_class)
+                     if task == 'cls' else None)
         for seed in range(args.seeds):
             for name, (method, opts) in runs.items():
                 if args.methods and name not in args.methods:
@@ -125,10 +145,12 @@ def aggregate(specs: Sequence[demo.RunSpec], results: Sequence[Optional[dict]]) 
         if spec.task == 'cls':
             s = demo.cls_summary(res)
             vals = {'Balanced acc.': s['balanced_accuracy'], 'Macro-F1': s['macro_f1'],
-                    'Rare recall': s['rare_recall']}
+                    'Rare recall': s['rare_recall'], 'Top-1 acc.': s['accuracy'],
+                    'Few-shot acc.': res['metrics'].get('longtail/few_shot_acc',
+                                                        float('nan'))}
         else:
             s = demo.seg_summary(res)
-            vals = {'Foreground Dice': s['fg_dice'], 'mIoU': s['mIoU']}
+            vals = {'Foreground Dice': s['fg_dice'], 'mIoU': s['mIoU'], 'mDice': s['mDice']}
             for c, d in zip(res['classes'][1:], s['per_class_dice'][1:]):
                 vals[f'Dice {c}'] = d
         vals['Train s'] = res.get('train_seconds', float('nan'))
@@ -151,7 +173,7 @@ def tables_markdown(table: Dict) -> str:
         methods = table.get(task) or {}
         if not methods:
             continue
-        cols = [c for c in next(iter(methods.values())) if c != 'Train s']
+        cols = [c for c in next(iter(methods.values())) if c not in ZOO_ONLY]
         base = np.mean(methods['CE'][key]) if 'CE' in methods else None
         header = ['Loss'] + cols + ([f'Δ {key} vs CE'] if base is not None else []) + \
             ['Seeds', 'Train s/run']
@@ -272,15 +294,120 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         body = docs_body(args, md, imgs, wall, train_min, cmd.strip())
         replace_section(args.docs, SECTION, body)
         print(f'Updated section "{SECTION}" of {args.docs}')
+        for path in update_zoo(table, args, cmd.strip(), args.readme):
+            print(f'Updated the results table of {osp.relpath(path, demo.REPO_ROOT)}')
     if failed:
         print(f'error: failed runs: {", ".join(failed)}', file=sys.stderr)
         return 1
     return 0
 
 
+def zoo_readme(task: str, name: str) -> Optional[str]:
+    """README of the config folder of a benchmark entry; None for ablations (extra options)."""
+    method, opts = (CLS_RUNS if task == 'cls' else SEG_RUNS)[name]
+    if opts:
+        return None
+    return osp.join(demo.REPO_ROOT, osp.dirname(demo.demo_config(task, method)), 'README.md')
+
+
+def _cells(line: str) -> List[str]:
+    return [c.strip() for c in line.strip().strip('|').split('|')]
+
+
+def fill_zoo_row(text: str, values: Dict[str, str], dataset: str, note: str) -> str:
+    """Fill the demo row of a config README's results table (cells named by the header).
+
+    The row is the one starting with ``| demo (synthetic``; its dataset cell becomes
+    ``dataset`` and every cell whose header is a key of ``values`` gets that value. The
+    paragraph line above the table that starts with one of ``ZOO_NOTE`` becomes ``note``.
+    """
+    lines = text.split('\n')
+    header: Optional[List[str]] = None
+    for i, line in enumerate(lines):
+        if line.startswith('| Dataset'):
+            header = _cells(line)
+        elif line.startswith(ZOO_DEMO_ROW) and header:
+            cells = _cells(line)
+            cells[0] = dataset
+            for j, col in enumerate(header[:len(cells)]):
+                if col in values:
+                    cells[j] = values[col]
+            lines[i] = '| ' + ' | '.join(cells) + ' |'
+        elif line.startswith(ZOO_NOTE):
+            lines[i] = note
+    return '\n'.join(lines)
+
+
+def zoo_markdown(table: Dict, args: argparse.Namespace, cmd: str) -> str:
+    """The README's model-zoo section body: one row per bundled demo recipe."""
+    parts = [f'Demo data, mean ± std over the seeds, from `{cmd}` '
+             f'(details and plots: [docs/benchmarks.md](docs/benchmarks.md)).']
+    for task, key, title in (('cls', 'Balanced acc.', 'Classification (ResNet-18 width 1/4, '
+                              f'30 epochs, demo set at imbalance ratio {_ratio(args)})'),
+                             ('seg', 'Foreground Dice', 'Segmentation (UNet width 16, '
+                              '500 iterations, demo set)')):
+        methods = {n: v for n, v in (table.get(task) or {}).items() if zoo_readme(task, n)}
+        if not methods:
+            continue
+        base = np.mean(methods['CE'][key]) if 'CE' in methods else None
+        header = ['Loss'] + list(ZOO_COLUMNS[task]) + ([f'Δ {key} vs CE'] if base is not None
+                                                       else []) + ['Config']
+        rows = []
+        for name, vals in methods.items():
+            method = (CLS_RUNS if task == 'cls' else SEG_RUNS)[name][0]
+            config = demo.demo_config(task, method)
+            row = [name] + [_mean_std(vals[c]) for c in ZOO_COLUMNS[task]]
+            if base is not None:
+                row.append(f'{np.mean(vals[key]) - base:+.1f}')
+            rows.append(row + [f'[{osp.basename(config)}]({config})'])
+        parts.append(f'**{title}**\n\n' + demo.markdown_table(header, rows))
+    return '\n\n'.join(parts)
+
+
+def update_zoo(table: Dict, args: argparse.Namespace, cmd: str, readme: str) -> List[str]:
+    """Write the results into the config READMEs' demo rows and the README's zoo section."""
+    written = []
+    for task in ('cls', 'seg'):
+        for name, vals in (table.get(task) or {}).items():
+            path = zoo_readme(task, name)
+            if path is None or not osp.isfile(path):
+                continue
+            seeds = len(next(iter(vals.values())))
+            dataset = ('demo (synthetic, 64x64' +
+                       (f', imbalance ratio {_ratio(args)})' if task == 'cls' else ')'))
+            note = (f'Demo row: mean ± std over {seeds} seeds on the test split (classification: '
+                    'balanced, so top-1 equals balanced accuracy), from '
+                    f'`{cmd}` (see [docs/benchmarks.md](../../../docs/benchmarks.md)). '
+                    '`—`: not trained by us (the real datasets need a download and, at these '
+                    'schedules, a GPU); no number is claimed for them.')
+            values = {c: _mean_std(vals[c]) for c in ZOO_COLUMNS[task] if c in vals}
+            with open(path) as f:
+                text = f.read()
+            new = fill_zoo_row(text, values, dataset, note)
+            if new != text:
+                with open(path, 'w') as f:
+                    f.write(new)
+                written.append(path)
+    if osp.isfile(readme):
+        with open(readme) as f:
+            text = f.read()
+        if ZOO_START in text and ZOO_END in text:
+            head, rest = text.split(ZOO_START, 1)
+            tail = rest.split(ZOO_END, 1)[1]
+            body = zoo_markdown(table, args, cmd)
+            with open(readme, 'w') as f:
+                f.write(f'{head}{ZOO_START}\n{body}\n{ZOO_END}{tail}')
+            written.append(readme)
+    return written
+
+
+def _ratio(args: argparse.Namespace) -> str:
+    return f'{args.imbalance_ratio:g}' if args.imbalance_ratio else '~58 (HAM10000 profile)'
+
+
 def docs_body(args, md: str, imgs: Sequence[str], wall: Optional[float], train_min: float,
               cmd: str) -> str:
-    ratio = f'{args.imbalance_ratio:g}' if args.imbalance_ratio else '~58 (HAM10000 profile)'
+    ratio = _ratio(args)
     rel = [osp.relpath(p, osp.dirname(osp.abspath(args.docs))) for p in imgs]
     timing = (f'wall time {wall / 60:.0f} min' if wall else
               f'{train_min:.0f} min of training in total')
@@ -291,11 +418,12 @@ def docs_body(args, md: str, imgs: Sequence[str], wall: Optional[float], train_m
         f'{ratio}, {args.jobs} run(s) in parallel with one CPU thread each; {timing}.',
         '',
         'Every run trains one bundled demo config from scratch (classification: slim '
-        'ResNet-18, 32x32 inputs, 20 epochs, on the 7-class demo set generated by '
+        'ResNet-18, 32x32 inputs, 30 epochs, on the 7-class demo set generated by '
         '`tools/make_demo_data.py` with that imbalance ratio; segmentation: slim UNet, '
         '500 iterations, on `data/demo_seg`, background / vessel / lesion, foreground '
         '3 % of the pixels) and is evaluated once, after the '
-        'last iteration, on the balanced **test** split (40 images per class; 60 '
+        'last iteration, on the balanced **test** split '
+        f'({args.test_per_class if args.imbalance_ratio else 40} images per class; 60 '
         'segmentation images). Values are percent, mean ± sample std over seeds (seeds '
         'change initialisation and data order). Rare recall = mean recall of the two '
         'rarest training classes. Foreground Dice = mean Dice of vessel and lesion. LDAM = '

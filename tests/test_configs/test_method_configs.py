@@ -457,7 +457,7 @@ def test_config_trains_two_iterations(path: Path, tiny_data: TinyData, tmp_path:
 
 # ============================================================================= the CLI, once each
 CLI_CASES = [
-    ('classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-20e_demo-cls.py',
+    ('classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-30e_demo-cls.py',
      ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2', 'custom_hooks.1.start=1'],
      ['ClassCountsHook: image counts of the training dataset = [2, 1, 1, 1, 1, 1, 1]',
       'DRWHook: deferred re-weighting on from epoch 1', 'longtail/balanced_accuracy']),

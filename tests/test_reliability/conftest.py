@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TRAIN = REPO / 'tools' / 'train.py'
-LDAM_DRW_DEMO = REPO / 'configs/classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-20e_demo-cls.py'
+LDAM_DRW_DEMO = REPO / 'configs/classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-30e_demo-cls.py'
 
 #: --cfg-options that shrink a bundled demo classification config to a few-second run:
 #: 4 epochs, LR warm-up over epoch 0, LR drop and DRW start at epoch 2, a checkpoint per epoch.

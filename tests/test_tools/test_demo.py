@@ -162,3 +162,44 @@ def test_worker_spec_roundtrip(demo):
                         cfg_options={'train_cfg.max_epochs': 1})
     from dataclasses import asdict
     assert demo.RunSpec(**json.loads(json.dumps(asdict(spec)))) == spec
+
+
+def test_fill_zoo_row(bench):
+    text = '\n'.join([
+        'Results are filled in after the benchmark runs (`—`: not run yet).',
+        '',
+        '| Dataset | Backbone | Top-1 acc. | Balanced acc. | Few-shot acc. | Config |',
+        '|---|---|---|---|---|---|',
+        '| ISIC | ResNet-50 | — | — | — | [a.py](./a.py) |',
+        '| demo (synthetic, 64x64) | ResNet-18 | — | — | — | [b.py](./b.py) |',
+        'after'])
+    out = bench.fill_zoo_row(text, {'Top-1 acc.': '80.0 ± 1.0', 'Balanced acc.': '81.0 ± 2.0'},
+                             'demo (synthetic, 64x64, imbalance ratio 100)', 'Demo row: new')
+    lines = out.split('\n')
+    assert lines[0] == 'Demo row: new'
+    assert lines[4] == '| ISIC | ResNet-50 | — | — | — | [a.py](./a.py) |'  # untouched
+    assert lines[5] == ('| demo (synthetic, 64x64, imbalance ratio 100) | ResNet-18 | 80.0 ± 1.0 '
+                        '| 81.0 ± 2.0 | — | [b.py](./b.py) |')  # few-shot not given: kept
+    assert lines[6] == 'after'
+    # idempotent: a second fill finds the rewritten note and row again
+    again = bench.fill_zoo_row(out, {'Balanced acc.': '90.0'}, 'demo (synthetic, x)', 'Demo row: 2')
+    assert again.split('\n')[0] == 'Demo row: 2'
+    assert '| demo (synthetic, x) | ResNet-18 | 80.0 ± 1.0 | 90.0 |' in again
+
+
+def test_zoo_markdown_lists_only_bundled_recipes(demo, bench):
+    import argparse
+    specs, results = [], []
+    for name, rec in (('CE', [50, 90, 10, 20]), ('LDAM', [10, 10, 10, 10]),
+                      ('LMF', [60, 80, 40, 40])):
+        specs.append(demo.RunSpec(name=f'cls-{bench._slug(name)}-s0', task='cls',
+                                  config='x.py', work_dir='w', seed=0))
+        results.append(fake_cls(rec))
+    table = bench.aggregate(specs, results)
+    md = bench.zoo_markdown(table, argparse.Namespace(imbalance_ratio=100.0), 'CMD')
+    rows = {line.split('|')[1].strip(): line for line in md.split('\n')
+            if line.startswith('| ') and not line.startswith('| Loss')}
+    assert set(rows) == {'CE', 'LMF'}  # 'LDAM' is an ablation (extra options), not a config
+    assert '+12.5' in rows['LMF']  # balanced acc. 55.0 vs CE 42.5
+    assert 'resnet18-w16_lmf_1xb64-30e_demo-cls.py' in rows['LMF']
+    assert '`CMD`' in md and 'imbalance ratio 100' in md

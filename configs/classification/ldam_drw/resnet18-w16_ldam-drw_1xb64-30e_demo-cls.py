@@ -1,10 +1,10 @@
 # LDAM-DRW (Cao et al., NeurIPS 2019): label-distribution-aware margins on a
 # cosine classifier + deferred re-weighting;
 # synthetic long-tailed demo set (7 classes, 64x64).
-# Inherits the cross-entropy baseline ../ce/resnet18-w16_ce_1xb64-20e_demo-cls.py
+# Inherits the cross-entropy baseline ../ce/resnet18-w16_ce_1xb64-30e_demo-cls.py
 # (same model, data and schedule); only the head, loss and hooks change.
-# Train: python tools/train.py configs/classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-20e_demo-cls.py
-_base_ = ['../ce/resnet18-w16_ce_1xb64-20e_demo-cls.py']
+# Train: python tools/train.py configs/classification/ldam_drw/resnet18-w16_ldam-drw_1xb64-30e_demo-cls.py
+_base_ = ['../ce/resnet18-w16_ce_1xb64-30e_demo-cls.py']
 custom_imports = dict(imports=['mmloss_plugin'], allow_failed_imports=False)
 
 # Deferred re-weighting starts at the first LR drop, as in the paper (epoch 160 of 200).
