@@ -10,11 +10,11 @@ custom_imports = dict(imports=['mmloss_plugin'], allow_failed_imports=False)
 
 model = dict(
     decode_head=dict(loss_decode=[
-        dict(type='FocalTverskyLoss', alpha=0.3, beta=0.7, gamma=0.75,
+        dict(type='FocalTverskyLoss', alpha=0.3, beta=0.7, gamma=0.75, include_background=False,
              loss_name='loss_focal_tversky', loss_weight=1.0),
     ]),
     auxiliary_head=dict(loss_decode=[
-        dict(type='FocalTverskyLoss', alpha=0.3, beta=0.7, gamma=0.75,
+        dict(type='FocalTverskyLoss', alpha=0.3, beta=0.7, gamma=0.75, include_background=False,
              loss_name='loss_focal_tversky', loss_weight=_base_.aux_weight),
     ]),
 )
