@@ -419,43 +419,34 @@ def region_stats(logits: torch.Tensor, targets: SegTargets, use_sigmoid: bool = 
     dtype = z.dtype
     mask = targets.mask(dtype)
     s = z.shape[2]
-    if targets.index is not None:
-        index = targets.index
-        use_sigmoid, second_moments = bool(use_sigmoid), bool(second_moments)
-        outs = _fused_sums(z, index, mask, use_sigmoid, second_moments) if fused_kernel \
-            else None
-        if outs is not None:
-            pred_sum, tp, target_sum = outs[:3]
-            pred_sq, tp_sq = (outs[3], outs[4]) if second_moments else (None, None)
-        else:
-            outs = _IndexRegionSums.apply(z, index, mask, use_sigmoid, second_moments)
-            pred_sum, tp = outs[0], outs[1]
-            pred_sq, tp_sq = (outs[2], outs[3]) if second_moments else (None, None)
-            ones = mask if mask is not None else z.new_ones(()).expand(n, s)
-            target_sum = z.new_zeros(n, c).scatter_add_(1, index, ones)
-        count = (mask.sum(1, keepdim=True) if mask is not None
-                 else z.new_full((n, 1), float(s)))
-    else:
-        g = targets.dense.to(dtype)
-        m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask)
-        outs = _fused_sums(z, g, mask, use_sigmoid, second_moments) if fused_kernel else None
-        if outs is not None:
-            pred_sum, tp, target_sum = outs[:3]
-            pred_sq, tp_sq = (outs[3], outs[4]) if second_moments else (None, None)
-        elif not (second_moments or g.requires_grad):
-            pred_sum, tp = _DenseRegionSums.apply(z, g, mask, bool(use_sigmoid))
-            target_sum = (g if m is None else g * m).sum(2).expand_as(tp)
-            pred_sq = tp_sq = None
-        else:  # plain autograd (also propagates to targets that require a gradient)
-            p = z.sigmoid() if use_sigmoid else z.softmax(1)
-            pm = p if m is None else p * m
-            gm = g if m is None else g * m
-            tp = (pm * g).sum(2)
-            pred_sum = pm.sum(2)
-            target_sum = gm.sum(2).expand_as(tp)
-            pred_sq = (pm * p).sum(2) if second_moments else None
-            tp_sq = (pm * p * g).sum(2) if second_moments else None
-        count = z.new_full((n, 1), float(s)) if m is None else m.sum(2)
+    use_sigmoid, second_moments = bool(use_sigmoid), bool(second_moments)
+    m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask)
+    target = targets.index if targets.index is not None else targets.dense.to(dtype)
+    outs = _fused_sums(z, target, mask, use_sigmoid, second_moments) if fused_kernel else None
+    if outs is not None:
+        pred_sum, tp, target_sum = outs[:3]
+        pred_sq, tp_sq = (outs[3], outs[4]) if second_moments else (None, None)
+    elif targets.index is not None:
+        outs = _IndexRegionSums.apply(z, target, mask, use_sigmoid, second_moments)
+        pred_sum, tp = outs[0], outs[1]
+        pred_sq, tp_sq = (outs[2], outs[3]) if second_moments else (None, None)
+        ones = mask if mask is not None else z.new_ones(()).expand(n, s)
+        target_sum = z.new_zeros(n, c).scatter_add_(1, target, ones)
+    elif not (second_moments or target.requires_grad):
+        pred_sum, tp = _DenseRegionSums.apply(z, target, mask, use_sigmoid)
+        target_sum = (target if m is None else target * m).sum(2).expand_as(tp)
+        pred_sq = tp_sq = None
+    else:  # plain autograd (also propagates to targets that require a gradient)
+        g = target
+        p = z.sigmoid() if use_sigmoid else z.softmax(1)
+        pm = p if m is None else p * m
+        gm = g if m is None else g * m
+        tp = (pm * g).sum(2)
+        pred_sum = pm.sum(2)
+        target_sum = gm.sum(2).expand_as(tp)
+        pred_sq = (pm * p).sum(2) if second_moments else None
+        tp_sq = (pm * p * g).sum(2) if second_moments else None
+    count = z.new_full((n, 1), float(s)) if m is None else m.sum(2)
     stats = RegionStats(tp, pred_sum, target_sum, count, tp_sq, pred_sq)
     if batch:
         stats = RegionStats(*(None if t is None else t.sum(0, keepdim=True) for t in stats))
