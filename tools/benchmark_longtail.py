@@ -166,6 +166,22 @@ def _mean_std(values: Sequence[float]) -> str:
     return f'{v.mean():.1f} ± {v.std(ddof=1):.1f}'
 
 
+def results_table(methods: Dict[str, Dict[str, List[float]]], cols: Sequence[str], key: str,
+                  extra_header: Sequence[str], extra_cells) -> str:
+    """Markdown table, a row per method: mean ± std of ``cols``, the gain in ``key`` over CE
+    (when CE ran), then ``extra_cells(name, values)`` under ``extra_header``."""
+    base = np.mean(methods['CE'][key]) if 'CE' in methods else None
+    header = ['Loss'] + list(cols) + ([f'Δ {key} vs CE'] if base is not None else []) + \
+        list(extra_header)
+    rows = []
+    for name, vals in methods.items():
+        row = [name] + [_mean_std(vals[c]) for c in cols]
+        if base is not None:
+            row.append(f'{np.mean(vals[key]) - base:+.1f}')
+        rows.append(row + list(extra_cells(name, vals)))
+    return demo.markdown_table(header, rows)
+
+
 def tables_markdown(table: Dict) -> str:
     parts = []
     for task, key, title in (('cls', 'Balanced acc.', 'Classification'),
@@ -174,17 +190,10 @@ def tables_markdown(table: Dict) -> str:
         if not methods:
             continue
         cols = [c for c in next(iter(methods.values())) if c not in ZOO_ONLY]
-        base = np.mean(methods['CE'][key]) if 'CE' in methods else None
-        header = ['Loss'] + cols + ([f'Δ {key} vs CE'] if base is not None else []) + \
-            ['Seeds', 'Train s/run']
-        rows = []
-        for name, vals in methods.items():
-            row = [name] + [_mean_std(vals[c]) for c in cols]
-            if base is not None:
-                row.append(f'{np.mean(vals[key]) - base:+.1f}')
-            row += [str(len(vals[key])), f'{np.mean(vals["Train s"]):.0f}']
-            rows.append(row)
-        parts.append(f'**{title}**\n\n' + demo.markdown_table(header, rows))
+        md = results_table(methods, cols, key, ['Seeds', 'Train s/run'],
+                           lambda _, vals, key=key: [str(len(vals[key])),
+                                                     f'{np.mean(vals["Train s"]):.0f}'])
+        parts.append(f'**{title}**\n\n' + md)
     return '\n\n'.join(parts)
 
 
@@ -349,18 +358,13 @@ def zoo_markdown(table: Dict, args: argparse.Namespace, cmd: str) -> str:
         methods = {n: v for n, v in (table.get(task) or {}).items() if zoo_readme(task, n)}
         if not methods:
             continue
-        base = np.mean(methods['CE'][key]) if 'CE' in methods else None
-        header = ['Loss'] + list(ZOO_COLUMNS[task]) + ([f'Δ {key} vs CE'] if base is not None
-                                                       else []) + ['Config']
-        rows = []
-        for name, vals in methods.items():
-            method = (CLS_RUNS if task == 'cls' else SEG_RUNS)[name][0]
-            config = demo.demo_config(task, method)
-            row = [name] + [_mean_std(vals[c]) for c in ZOO_COLUMNS[task]]
-            if base is not None:
-                row.append(f'{np.mean(vals[key]) - base:+.1f}')
-            rows.append(row + [f'[{osp.basename(config)}]({config})'])
-        parts.append(f'**{title}**\n\n' + demo.markdown_table(header, rows))
+        runs = CLS_RUNS if task == 'cls' else SEG_RUNS
+
+        def config_link(name, _, task=task, runs=runs):
+            config = demo.demo_config(task, runs[name][0])
+            return [f'[{osp.basename(config)}]({config})']
+        md = results_table(methods, ZOO_COLUMNS[task], key, ['Config'], config_link)
+        parts.append(f'**{title}**\n\n' + md)
     return '\n\n'.join(parts)
 
 
