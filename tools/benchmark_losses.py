@@ -112,8 +112,10 @@ def build_cases() -> List[Case]:
              lambda c: P.FocalTverskyLoss(gamma=1.0, fused_kernel=True)),
         Case('GeneralizedDiceLoss (fused_kernel)',
              lambda c: P.GeneralizedDiceLoss(fused_kernel=True)),
-        Case('CompoundLoss (fused Dice + CE)', lambda c: P.CompoundLoss(
-            losses=[P.SoftDiceLoss(fused_kernel=True), P.WeightedCrossEntropyLoss()])),
+        Case('WeightedCrossEntropyLoss (fused_kernel)', lambda c: P.WeightedCrossEntropyLoss(
+            class_weight=cw(c), fused_kernel=True)),
+        Case('CompoundLoss (fused Dice + fused CE)', lambda c: P.CompoundLoss(losses=[
+            P.SoftDiceLoss(fused_kernel=True), P.WeightedCrossEntropyLoss(fused_kernel=True)])),
         Case('SoftDiceLoss (sigmoid, binary, fused_kernel)',
              lambda c: P.SoftDiceLoss(use_sigmoid=True, fused_kernel=True), binary=True),
     ]
@@ -177,7 +179,7 @@ def build_cases() -> List[Case]:
     add('WeightedCrossEntropyLoss', 'torch cross_entropy', torch_ce)
     for case in cases:  # fused variants share the peers of their eager twin
         base = case.name.replace(', fused_kernel)', ')').replace(' (fused_kernel)', '') \
-            .replace('fused Dice', 'Dice')
+            .replace('fused Dice + fused CE', 'Dice + CE')
         if base != case.name:
             case.peers = dict(by_name[base].peers)
     return cases

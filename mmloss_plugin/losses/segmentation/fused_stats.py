@@ -28,11 +28,22 @@ import torch
 
 from ..utils import warn_once
 
-__all__ = ['MAX_FUSED_CLASSES', 'RECOMPILE_LIMIT', 'fused_region_sums', 'compile_error']
+__all__ = ['MAX_FUSED_CLASSES', 'RECOMPILE_LIMIT', 'fused_region_sums', 'fused_nll_sums',
+           'supports_classes', 'compile_error']
 
 #: Above this many classes the unrolled kernels are no faster than the eager path, which
 #: region_stats then uses (registers spill, C exponentials per pixel, long compilation).
 MAX_FUSED_CLASSES = 16
+
+
+def supports_classes(num_classes: int) -> bool:
+    """Whether the kernels run for ``num_classes`` (else a one-time warning: eager path)."""
+    if num_classes <= MAX_FUSED_CLASSES:
+        return True
+    warn_once('fused_kernel.classes', f'fused_kernel=True is used for at most '
+              f'{MAX_FUSED_CLASSES} classes (the kernels unroll the class loop); '
+              f'{num_classes} classes use the eager implementation')
+    return False
 
 
 def _probs(z: torch.Tensor, use_sigmoid: bool) -> List[torch.Tensor]:
@@ -90,6 +101,34 @@ def _backward(p: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor
     return torch.stack([pk * (d - dot) for pk, d in zip(ps, dl)], 1)
 
 
+def _nll_forward(z: torch.Tensor, index: torch.Tensor,
+                 mask: Optional[torch.Tensor]) -> torch.Tensor:
+    r"""Cross-entropy kernel: (N, C) sums
+    :math:`\sum_s m_s [y_s = k] (\operatorname{lse}(z_s) - z_{k,s})`."""
+    zs = z.unbind(1)
+    top = functools.reduce(torch.maximum, zs)
+    lse = functools.reduce(torch.add, [(zk - top).exp() for zk in zs]).log() + top
+    m = None if mask is None else mask.to(z.dtype)
+    sums = []
+    for k, zk in enumerate(zs):
+        term = (index == k).to(z.dtype) * (lse - zk)
+        sums.append((term if m is None else term * m).sum(1))
+    return torch.stack(sums, 1)
+
+
+def _nll_backward(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Tensor],
+                  grad: torch.Tensor) -> torch.Tensor:
+    """Gradient of the logits, :math:`m_s e_{y_s} (p_{j,s} - [y_s = j])`, from the sums' (N, C)
+    gradient :math:`e`; the probabilities are recomputed from the logits (nothing of size
+    (N, C, S) is kept between the passes)."""
+    ps = _probs(z, False)
+    gs = [(index == k).to(z.dtype) for k in range(len(ps))]
+    e_y = functools.reduce(torch.add, [grad[:, k:k + 1] * g for k, g in enumerate(gs)])
+    if mask is not None:
+        e_y = e_y * mask.to(z.dtype)
+    return torch.stack([e_y * (pk - g) for pk, g in zip(ps, gs)], 1)
+
+
 #: Configurations (numbers of classes, dtypes, activations, weightings, target kinds, dynamic
 #: shapes) each kernel may be compiled for in a process; later ones run eagerly. torch's own
 #: default (8 per function) is raised to this while the kernels run.
@@ -98,9 +137,10 @@ RECOMPILE_LIMIT = 64
 
 @functools.lru_cache(maxsize=None)
 def _compiled():
-    """The two compiled kernels (built lazily: importing the plugin never compiles)."""
-    return (torch.compile(_forward, fullgraph=True),
-            torch.compile(_backward, fullgraph=True))
+    """The compiled kernels (built lazily: importing the plugin never compiles): region
+    statistics forward and backward, cross-entropy forward and backward."""
+    return tuple(torch.compile(fn, fullgraph=True)
+                 for fn in (_forward, _backward, _nll_forward, _nll_backward))
 
 
 class _NoKernelError(Exception):
@@ -108,7 +148,7 @@ class _NoKernelError(Exception):
 
 
 def _run(which: int, *args):
-    """Result of compiled kernel ``which`` (0: forward, 1: backward), or ``None``."""
+    """Result of compiled kernel ``which`` (index into :func:`_compiled`), or ``None``."""
     if compile_error is not None:
         return None
     import torch._dynamo
@@ -154,6 +194,27 @@ class _FusedRegionSums(torch.autograd.Function):
         return grad_z, None, None, None, None
 
 
+class _FusedNLLSums(torch.autograd.Function):
+    """Autograd wrapper of the cross-entropy kernels; saves only the inputs."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Tensor]):
+        sums = _run(2, z, index, mask)
+        if sums is None:
+            raise _NoKernelError
+        ctx.save_for_backward(z, index, mask)
+        return sums
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, index, mask = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_z = _run(3, z, index, mask, grad)
+        if grad_z is None:  # the same formula, eagerly
+            grad_z = _nll_backward(z, index, mask, grad)
+        return grad_z, None, None
+
+
 #: The first failure to compile (``None`` while the kernels work or were not used).
 compile_error: Optional[BaseException] = None
 
@@ -186,5 +247,30 @@ def fused_region_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torc
     """
     try:
         return _FusedRegionSums.apply(z, target, mask, use_sigmoid, second)
+    except _NoKernelError:
+        return None
+
+
+def fused_nll_sums(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Tensor]
+                   ) -> Optional[torch.Tensor]:
+    r"""Per-class sums of the cross-entropy :math:`-\log \operatorname{softmax}(z)_y`.
+
+    Used by ``WeightedCrossEntropyLoss(fused_kernel=True)``: one pass over the logits and
+    labels forward (log-sum-exp in registers, nothing of size (N, C, S) written), one pass
+    backward (the softmax recomputed from the logits).
+
+    Args:
+        z (Tensor): (N, C, S) logits, float32 or float64.
+        index (Tensor): (N, S) int64 labels in [0, C) (ignored entries have ``mask`` False).
+        mask (Tensor, optional): (N, S) bool validity mask (or float weights).
+
+    Returns:
+        Tensor | None: (N, C) :math:`\sum_s m_s [y_s = k] (-\log p_{k,s})`, differentiable
+        with respect to ``z``; ``None`` when the kernels can not run.
+    """
+    if not supports_classes(z.shape[1]):
+        return None
+    try:
+        return _FusedNLLSums.apply(z, index, mask)
     except _NoKernelError:
         return None

@@ -380,10 +380,7 @@ def _fused_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
     from . import fused_stats  # torch.compile is imported only when asked for
     if target.requires_grad:  # the kernels treat targets as constants
         return None
-    if z.shape[1] > fused_stats.MAX_FUSED_CLASSES:
-        warn_once('fused_kernel.classes', f'fused_kernel=True is used for at most '
-                  f'{fused_stats.MAX_FUSED_CLASSES} classes (the kernels unroll the class loop); '
-                  f'{z.shape[1]} classes use the eager implementation')
+    if not fused_stats.supports_classes(z.shape[1]):
         return None
     return fused_stats.fused_region_sums(z, target, mask, use_sigmoid, second)
 

@@ -1,8 +1,9 @@
-"""The opt-in ``fused_kernel`` (torch.compile) path of the region losses equals the eager one."""
+"""The opt-in ``fused_kernel`` (torch.compile) paths of the region losses and of the weighted
+cross-entropy equal the eager ones."""
 import pytest
 import torch
 
-from mmloss_plugin.losses import SensitivitySpecificityLoss, SoftDiceLoss
+from mmloss_plugin.losses import SensitivitySpecificityLoss, SoftDiceLoss, WeightedCrossEntropyLoss
 from mmloss_plugin.losses.segmentation import fused_stats
 from mmloss_plugin.losses.utils import warn_once
 
@@ -111,3 +112,67 @@ def test_recompile_limit_keeps_the_kernels_for_known_configurations(fresh, monke
         fused = _value_and_grad(SoftDiceLoss(fused_kernel=True), x, y, w)
     assert fused_stats.compile_error is None  # not disabled for good
     torch.testing.assert_close(fused, _value_and_grad(SoftDiceLoss(), x, y, w), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------- weighted cross-entropy
+def _ce_value_and_grad(loss, x, y, **kw):
+    x = x.clone().requires_grad_()
+    value = loss(x, y, **kw)
+    value.sum().backward()
+    return value.detach(), x.grad
+
+
+def test_wce_option_is_validated():
+    with pytest.raises(TypeError, match='fused_kernel must be True or False'):
+        WeightedCrossEntropyLoss(fused_kernel=1)
+
+
+@pytest.mark.parametrize('case', ['2d_class_weight', '3d_avg_factor', 'sum', 'all_ignored'])
+def test_wce_fused_equals_eager(fresh, case):
+    reason = _inductor_error()
+    if reason is not None:
+        pytest.skip(f'torch.compile (inductor) can not compile here: {reason}')
+    x, y, _ = _inputs(c=4)
+    opts, call = {'class_weight': [0.5, 1.0, 2.0, 4.0]}, {'ignore_index': 255}
+    if case == '3d_avg_factor':
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(2, 4, 3, 4, 5, dtype=torch.float64, generator=g)
+        y = torch.randint(0, 4, (2, 3, 4, 5), generator=g)
+        y[1, 0] = 255
+        call['avg_factor'] = 17.0
+    elif case == 'sum':
+        opts['reduction'] = 'sum'
+    elif case == 'all_ignored':
+        y = torch.full_like(y, 255)
+    eager = _ce_value_and_grad(WeightedCrossEntropyLoss(**opts), x, y, **call)
+    fused = _ce_value_and_grad(WeightedCrossEntropyLoss(fused_kernel=True, **opts), x, y, **call)
+    assert fused_stats.compile_error is None
+    torch.testing.assert_close(fused[0], eager[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], eager[1], rtol=1e-10, atol=1e-12)
+    if case == 'all_ignored':
+        assert float(fused[0]) == 0.0 and not fused[1].any()
+
+
+@pytest.mark.parametrize('case', ['pixel_weight', 'reduction_none'])
+def test_wce_fused_leaves_other_inputs_to_the_eager_path(fresh, monkeypatch, case):
+    # per-pixel weights and element-wise losses are not what the kernels compute
+    monkeypatch.setattr(fused_stats, '_compiled', lambda: pytest.fail('must not compile'))
+    x, y, w = _inputs(c=4)
+    kw = {'weight': w} if case == 'pixel_weight' else {'reduction_override': 'none'}
+    kw['ignore_index'] = 255
+    fused = _ce_value_and_grad(WeightedCrossEntropyLoss(fused_kernel=True), x, y, **kw)
+    eager = _ce_value_and_grad(WeightedCrossEntropyLoss(), x, y, **kw)
+    torch.testing.assert_close(fused, eager, rtol=0, atol=0)
+
+
+def test_wce_compile_failure_falls_back_with_one_warning(fresh, monkeypatch):
+    def broken():
+        raise RuntimeError('no compiler')
+    monkeypatch.setattr(fused_stats, '_compiled', broken)
+    x, y, _ = _inputs(c=4)
+    with pytest.warns(UserWarning, match='falling back to the eager implementation'):
+        fused = _ce_value_and_grad(WeightedCrossEntropyLoss(fused_kernel=True), x, y,
+                                   ignore_index=255)
+    assert isinstance(fused_stats.compile_error, RuntimeError)
+    eager = _ce_value_and_grad(WeightedCrossEntropyLoss(), x, y, ignore_index=255)
+    torch.testing.assert_close(fused, eager, rtol=1e-12, atol=1e-12)
