@@ -203,3 +203,23 @@ def test_zoo_markdown_lists_only_bundled_recipes(demo, bench):
     assert '+12.5' in rows['LMF']  # balanced acc. 55.0 vs CE 42.5
     assert 'resnet18-w16_lmf_1xb64-30e_demo-cls.py' in rows['LMF']
     assert '`CMD`' in md and 'imbalance ratio 100' in md
+
+
+def test_benchmark_val_split_and_overrides(bench):
+    args = bench.parse_args(['--seeds', '1', '--imbalance-ratio', '0', '--split', 'val',
+                             '--cfg-options', 'model.head.loss.s=16', 'x.type=Foo', '--no-docs'])
+    specs = bench.build_specs(args)
+    assert {s.task for s in specs} == {'cls', 'seg'}
+    for spec in specs:
+        assert spec.cfg_options['model.head.loss.s'] == 16
+        assert spec.cfg_options['x.type'] == 'Foo'
+        for key, value in bench.VAL_SPLIT[spec.task].items():
+            assert spec.cfg_options[key] == value
+    lmf = next(s for s in specs if s.name == 'cls-lmf-s0')
+    assert lmf.cfg_options['test_dataloader.dataset.ann_file'] == 'meta/val.txt'
+    plain = bench.build_specs(bench.parse_args(['--seeds', '1', '--imbalance-ratio', '0']))
+    assert all('test_dataloader.dataset.ann_file' not in s.cfg_options for s in plain)
+    with pytest.raises(SystemExit):  # tuning runs must not overwrite the docs' test numbers
+        bench.parse_args(['--split', 'val'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--cfg-options', 'no_equals_sign', '--no-docs'])
