@@ -11,7 +11,10 @@ inductor generates (C++ on CPU, Triton on GPU):
   and stores the probabilities for the backward pass;
 * backward: one pass over the probabilities writes the gradient of the logits.
 
-The probabilities and the gradient are the only (N, C, S) tensors. The class loop is unrolled
+The probabilities and the gradient are the only (N, C, S) tensors.
+``WeightedCrossEntropyLoss(fused_kernel=True)`` uses a second pair of kernels
+(:func:`fused_nll_sums`): per-class cross-entropy sums forward, the gradient backward with the
+softmax recomputed from the logits. The class loop is unrolled
 when the kernels are traced, so each number of classes (and dtype, activation, weighting,
 target kind) is compiled once per process: the first call takes seconds. Label maps and dense
 targets (one-channel binary, multi-label, soft) share the kernels; the values equal the eager
@@ -46,14 +49,21 @@ def supports_classes(num_classes: int) -> bool:
     return False
 
 
+def _exp_terms(zs: Sequence[torch.Tensor]
+               ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
+    """Stable softmax pieces of per-class (N, S) logits: the max, ``exp(z_k - max)``, their sum."""
+    top = functools.reduce(torch.maximum, zs)
+    es = [(zk - top).exp() for zk in zs]
+    return top, es, functools.reduce(torch.add, es)
+
+
 def _probs(z: torch.Tensor, use_sigmoid: bool) -> List[torch.Tensor]:
     """Per-class (N, S) probabilities of (N, C, S) logits, as pointwise expressions."""
     zs = z.unbind(1)
     if use_sigmoid:
         return [zk.sigmoid() for zk in zs]
-    m = functools.reduce(torch.maximum, zs)
-    es = [(zk - m).exp() for zk in zs]
-    inv = functools.reduce(torch.add, es).reciprocal()
+    _, es, total = _exp_terms(zs)
+    inv = total.reciprocal()
     return [ek * inv for ek in es]
 
 
@@ -106,12 +116,12 @@ def _nll_forward(z: torch.Tensor, index: torch.Tensor,
     r"""Cross-entropy kernel: (N, C) sums
     :math:`\sum_s m_s [y_s = k] (\operatorname{lse}(z_s) - z_{k,s})`."""
     zs = z.unbind(1)
-    top = functools.reduce(torch.maximum, zs)
-    lse = functools.reduce(torch.add, [(zk - top).exp() for zk in zs]).log() + top
+    top, _, total = _exp_terms(zs)
+    lse = total.log() + top
     m = None if mask is None else mask.to(z.dtype)
     sums = []
     for k, zk in enumerate(zs):
-        term = (index == k).to(z.dtype) * (lse - zk)
+        term = _indicator(index, k, z.dtype) * (lse - zk)
         sums.append((term if m is None else term * m).sum(1))
     return torch.stack(sums, 1)
 
@@ -122,7 +132,7 @@ def _nll_backward(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Ten
     gradient :math:`e`; the probabilities are recomputed from the logits (nothing of size
     (N, C, S) is kept between the passes)."""
     ps = _probs(z, False)
-    gs = [(index == k).to(z.dtype) for k in range(len(ps))]
+    gs = [_indicator(index, k, z.dtype) for k in range(len(ps))]
     e_y = functools.reduce(torch.add, [grad[:, k:k + 1] * g for k, g in enumerate(gs)])
     if mask is not None:
         e_y = e_y * mask.to(z.dtype)
