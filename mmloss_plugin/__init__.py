@@ -5,5 +5,5 @@ registers every module into the registries of the installed toolboxes.
 """
 __version__ = '0.1.0'
 
-from . import engine, heads, hooks, losses, metrics  # noqa: E402,F401
+from . import datasets, engine, heads, hooks, losses, metrics  # noqa: E402,F401
 from .registry import REGISTERED, installed_toolboxes  # noqa: E402,F401

@@ -18,7 +18,8 @@ from typing import Callable, Dict, List, Tuple, Type
 TOOLBOXES: Tuple[str, ...] = ('mmpretrain', 'mmseg')
 
 #: kind -> list of registered class names (filled by the decorators below).
-REGISTERED: Dict[str, List[str]] = {'models': [], 'hooks': [], 'metrics': []}
+REGISTERED: Dict[str, List[str]] = {'models': [], 'hooks': [], 'metrics': [],
+                                    'data_samplers': []}
 
 
 def installed_toolboxes() -> List[str]:
@@ -65,5 +66,7 @@ register_cls_model = _make_register('models', ('mmpretrain',))
 register_hook = _make_register('hooks')
 #: Register a metric into mmpretrain's METRICS (classification metrics).
 register_cls_metric = _make_register('metrics', ('mmpretrain',))
+#: Register a data sampler into mmpretrain's DATA_SAMPLERS (image-level class sampling).
+register_cls_sampler = _make_register('data_samplers', ('mmpretrain',))
 #: Register a metric into mmseg's METRICS (segmentation metrics).
 register_seg_metric = _make_register('metrics', ('mmseg',))

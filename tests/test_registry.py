@@ -19,7 +19,7 @@ pytest.importorskip('mmseg')
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLBOXES = ('mmpretrain', 'mmseg')
-KINDS = ('models', 'hooks', 'metrics')
+KINDS = ('models', 'hooks', 'metrics', 'data_samplers')
 
 #: The public API (README): name -> toolboxes whose registry must hold it.
 BOTH = TOOLBOXES
@@ -35,6 +35,8 @@ PUBLIC = {
     'ClassCountsHook': BOTH, 'DRWHook': BOTH,
     'NormedLinearClsHead': ('mmpretrain',),
     'LongTailMetric': ('mmpretrain',), 'SegPerClassMetric': ('mmseg',),
+    # data samplers
+    'DeferredClassBalancedSampler': ('mmpretrain',),
 }
 
 # Imports every module of both libraries, then reports on each plugin name.
@@ -42,7 +44,7 @@ PROBE = textwrap.dedent('''
     import importlib, json, sys
     ORDER = sys.argv[1]
     TOOLBOXES = ('mmpretrain', 'mmseg')
-    KINDS = ('models', 'hooks', 'metrics')
+    KINDS = ('models', 'hooks', 'metrics', 'data_samplers')
 
     def force_library_imports():
         import mmpretrain.models, mmseg.models  # noqa: F401  the import-order trap

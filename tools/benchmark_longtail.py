@@ -12,7 +12,8 @@ generator's HAM10000-like profile reshaped to ratio R; balanced val split of 40 
 of ``--test-per-class`` images per class, default 100, so that one test image moves a class
 recall by 1 point, not 2.5) and trains on it; ``--imbalance-ratio 0`` uses the default demo set
 (ratio ~58, 40 test images per class). Seeds change initialisation and data order, not the
-data; runs go seed by seed (all methods' seed 0 first). Results:
+data (``--data-seed N`` generates an independent replicate of the set, to tune recipes on
+without reading the reported one); runs go seed by seed (all methods' seed 0 first). Results:
 ``work_dirs/benchmark_longtail/summary.json``; unless ``--no-docs``, the section
 "Effectiveness (demo data)" of ``docs/benchmarks.md``, ``docs/img/benchmark_*.png``, the
 model-zoo section of ``README.md`` and the demo rows of the config folders' READMEs are
@@ -96,11 +97,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='config overrides applied to every run, e.g. model.head.loss.s=16 '
                    '(values parsed as Python literals; for recipe searches, with --no-docs)')
+    p.add_argument('--data-seed', type=int, default=0,
+                   help='generator seed of the classification set; another seed gives an '
+                   'independent replicate (data/bench/demo_cls_irR_dN, same profile and '
+                   'splits) to tune recipes on without touching the reported data (needs '
+                   '--no-docs and --imbalance-ratio > 0)')
     p.add_argument('--verbose', action='store_true')
     args = p.parse_args(argv)
-    if (args.split != 'test' or args.cfg_options) and not args.no_docs:
-        p.error('--split val and --cfg-options are for recipe searches: add --no-docs (the docs '
-                'and model-zoo tables report the bundled configs on the test split)')
+    if (args.split != 'test' or args.cfg_options or args.data_seed) and not args.no_docs:
+        p.error('--split val, --cfg-options and --data-seed are for recipe searches: add '
+                '--no-docs (the docs and model-zoo tables report the bundled configs on the '
+                'test split of the data-seed-0 set)')
+    if args.data_seed < 0 or (args.data_seed and not args.imbalance_ratio):
+        p.error('--data-seed must be an int >= 0, and a non-zero one needs --imbalance-ratio '
+                '> 0 (the default demo set data/demo_cls is generated with seed 0)')
     args.overrides = {}
     for item in args.cfg_options:
         key, sep, value = item.partition('=')
@@ -125,15 +135,18 @@ def _slug(name: str) -> str:
     return re.sub(r'[^0-9a-z]+', '-', name.lower()).strip('-')
 
 
-def cls_data_root(ratio: Optional[float], test_per_class: int = 100) -> Optional[str]:
-    """Generate (once) and return the demo classification set with imbalance ``ratio``."""
+def cls_data_root(ratio: Optional[float], test_per_class: int = 100,
+                  data_seed: int = 0) -> Optional[str]:
+    """Generate (once) and return the demo classification set with imbalance ``ratio``
+    (``data_seed`` > 0: an independent replicate of it, for tuning)."""
     if ratio is None:
         return None
-    name = f'demo_cls_ir{ratio:g}'
+    name = f'demo_cls_ir{ratio:g}' + (f'_d{data_seed}' if data_seed else '')
     out = osp.join(demo.REPO_ROOT, 'data', 'bench')
     subprocess.run([sys.executable, osp.join(demo.TOOLS_DIR, 'make_demo_data.py'), '--only',
                     'cls', '--imbalance-ratio', str(ratio), '--test-per-class',
-                    str(test_per_class), '--out', out, '--cls-name', name, '--quiet'],
+                    str(test_per_class), '--out', out, '--cls-name', name, '--seed',
+                    str(data_seed), '--quiet'],
                    check=True)
     return osp.join(out, name)
 
@@ -145,8 +158,8 @@ def build_specs(args: argparse.Namespace) -> List[demo.RunSpec]:
     for task, runs in (('cls', CLS_RUNS), ('seg', SEG_RUNS)):
         if args.only not in (None, task):
             continue
-        data_root = (cls_data_root(args.imbalance_ratio or None, args.test_per_class)
-                     if task == 'cls' else None)
+        data_root = (cls_data_root(args.imbalance_ratio or None, args.test_per_class,
+                                   args.data_seed) if task == 'cls' else None)
         for seed in range(args.seeds):
             for name, (method, opts) in runs.items():
                 if args.methods and name not in args.methods:

@@ -223,3 +223,23 @@ def test_benchmark_val_split_and_overrides(bench):
         bench.parse_args(['--split', 'val'])
     with pytest.raises(SystemExit):
         bench.parse_args(['--cfg-options', 'no_equals_sign', '--no-docs'])
+
+
+def test_benchmark_data_seed_replicate(bench, monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench.subprocess, 'run', lambda cmd, **kw: calls.append(cmd))
+    roots = {}
+    for seed in (0, 2):
+        argv = ['--seeds', '1', '--only', 'cls', '--imbalance-ratio', '50', '--no-docs']
+        specs = bench.build_specs(bench.parse_args(argv + ['--data-seed', str(seed)]))
+        roots[seed] = {s.data_root for s in specs}
+        cmd = calls[-1]
+        assert cmd[cmd.index('--seed') + 1] == str(seed)
+        assert cmd[cmd.index('--cls-name') + 1] == osp.basename(next(iter(roots[seed])))
+    # the reported set keeps its name; a replicate gets its own folder
+    assert {osp.basename(r) for r in roots[0]} == {'demo_cls_ir50'}
+    assert {osp.basename(r) for r in roots[2]} == {'demo_cls_ir50_d2'}
+    with pytest.raises(SystemExit):  # a replicate's numbers must not reach the docs
+        bench.parse_args(['--data-seed', '1'])
+    with pytest.raises(SystemExit):  # data/demo_cls is generated with seed 0 only
+        bench.parse_args(['--data-seed', '1', '--imbalance-ratio', '0', '--no-docs'])

@@ -1,0 +1,4 @@
+"""Data samplers for long-tailed training."""
+from .samplers import DeferredClassBalancedSampler
+
+__all__ = ['DeferredClassBalancedSampler']
