@@ -22,6 +22,7 @@ import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from ..datasets.samplers import DeferredClassBalancedSampler
 from ..losses.utils import check_unit_interval, class_weights_from_counts, warn_once
 from ..registry import register_hook
 from .class_counts import find_plugin_losses
@@ -123,6 +124,11 @@ class DRWHook(Hook):
         if not self._find_losses(runner):
             warn_once('DRWHook-no-loss', 'DRWHook: the model contains no mmloss_plugin loss; '
                       'deferred re-weighting has no effect')
+        sampler = getattr(getattr(runner.train_loop, 'dataloader', None), 'sampler', None)
+        if isinstance(sampler, DeferredClassBalancedSampler):
+            warn_once('DRWHook-with-DRS', 'DRWHook together with DeferredClassBalancedSampler '
+                      're-balances twice (class-balanced batches and class-balanced weights); '
+                      'use one of them')
         self._apply(runner)
 
     def before_train_epoch(self, runner: Any) -> None:

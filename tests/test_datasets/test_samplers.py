@@ -113,9 +113,10 @@ def test_builds_from_the_mmpretrain_registry():
     assert isinstance(s, DeferredClassBalancedSampler) and s.start == 3
 
 
-def test_runner_switches_at_start_epoch(tmp_path):
-    """In a real mmengine Runner the default DistSamplerSeedHook sets the epoch: epoch 0
-    sees the natural distribution, epochs 1-2 the balanced one."""
+def _train_label_recorder(tmp_path, custom_hooks=()):
+    """Train a label-recording model 3 epochs of 10 batches (100 samples, counts 90/9/1)
+    with the sampler from epoch 1 in a real mmengine Runner; return the class counts seen
+    per epoch."""
     import torch
     import torch.nn as nn
     from mmengine.dataset import BaseDataset
@@ -147,13 +148,24 @@ def test_runner_switches_at_start_epoch(tmp_path):
                              'batch_size': 10, 'num_workers': 0,
                              'sampler': {'type': 'DeferredClassBalancedSampler', 'start': 1}},
            optim_wrapper={'optimizer': {'type': 'SGD', 'lr': 0.01}},
-           train_cfg={'by_epoch': True, 'max_epochs': 3},
+           train_cfg={'by_epoch': True, 'max_epochs': 3}, custom_hooks=list(custom_hooks),
            default_hooks={'checkpoint': None, 'logger': {'type': 'LoggerHook', 'interval': 1000}},
            default_scope='mmengine', env_cfg={'dist_cfg': {'backend': 'gloo'}},
            randomness={'seed': 0}, log_level='WARNING').train()
-    per_epoch = [np.bincount(np.concatenate(model.seen[e * 10:(e + 1) * 10]), minlength=3)
-                 for e in range(3)]
     assert len(model.seen) == 30
+    return [np.bincount(np.concatenate(model.seen[e * 10:(e + 1) * 10]), minlength=3)
+            for e in range(3)]
+
+
+def test_runner_switches_at_start_epoch(tmp_path):
+    """In a real mmengine Runner the default DistSamplerSeedHook sets the epoch: epoch 0
+    sees the natural distribution, epochs 1-2 the balanced one."""
+    per_epoch = _train_label_recorder(tmp_path)
     np.testing.assert_array_equal(per_epoch[0], [90, 9, 1])
     for counts in per_epoch[1:]:
         assert counts.sum() == 100 and counts.min() >= 20, counts
+
+
+def test_drw_hook_with_the_sampler_warns(tmp_path):
+    with pytest.warns(UserWarning, match='re-balances twice'):
+        _train_label_recorder(tmp_path, [{'type': 'DRWHook', 'start': 5}])
