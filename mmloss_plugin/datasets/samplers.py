@@ -11,7 +11,7 @@ classifier is re-balanced. Use one of the two, not both (that would re-balance t
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -88,27 +88,28 @@ class DeferredClassBalancedSampler(DefaultSampler):
                              f'epoch), got {start!r}')
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=round_up)
         self.start = start
-        self._groups: Optional[List[np.ndarray]] = None
+        self._table: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
 
-    def class_groups(self) -> List[np.ndarray]:
-        """Sample indices of each non-empty class (read once, on first use)."""
-        if self._groups is None:
+    def class_table(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(indices, offsets, sizes)``: the sample indices grouped by class (non-empty
+        classes only), where each group starts and how long it is. Read once, on first use."""
+        if self._table is None:
             labels = sample_labels(self.dataset)
             if labels.size == 0:
                 raise ValueError('DeferredClassBalancedSampler: the dataset is empty')
-            self._groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-        return self._groups
+            order = np.argsort(labels, kind='stable')
+            _, sizes = np.unique(labels, return_counts=True)
+            sizes = torch.from_numpy(sizes)
+            self._table = (torch.from_numpy(order), torch.cumsum(sizes, 0) - sizes, sizes)
+        return self._table
 
     def __iter__(self) -> Iterator[int]:
         if self.epoch < self.start:
             return super().__iter__()
-        groups = self.class_groups()
-        sizes = torch.tensor([len(g) for g in groups])
-        offsets = torch.cumsum(sizes, 0) - sizes
-        flat = torch.from_numpy(np.concatenate(groups))
+        flat, offsets, sizes = self.class_table()
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
-        cls = torch.randint(len(groups), (self.total_size,), generator=g)
+        cls = torch.randint(len(sizes), (self.total_size,), generator=g)
         within = (torch.rand(self.total_size, generator=g) * sizes[cls]).long()
         within = torch.minimum(within, sizes[cls] - 1)
         indices = flat[offsets[cls] + within]
