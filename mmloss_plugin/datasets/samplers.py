@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler
 
+from ..losses.utils import check_non_negative_int
 from ..registry import register_cls_sampler
 
 __all__ = ['DeferredClassBalancedSampler', 'sample_labels']
@@ -83,9 +84,7 @@ class DeferredClassBalancedSampler(DefaultSampler):
 
     def __init__(self, dataset: Any, start: int = 0, shuffle: bool = True,
                  seed: Optional[int] = None, round_up: bool = True) -> None:
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ValueError('DeferredClassBalancedSampler: start must be an int >= 0 (0-based '
-                             f'epoch), got {start!r}')
+        check_non_negative_int(start, 'DeferredClassBalancedSampler: start', ' (0-based epoch)')
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=round_up)
         self.start = start
         self._table: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None

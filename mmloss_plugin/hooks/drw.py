@@ -23,7 +23,12 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from ..datasets.samplers import DeferredClassBalancedSampler
-from ..losses.utils import check_unit_interval, class_weights_from_counts, warn_once
+from ..losses.utils import (
+    check_non_negative_int,
+    check_unit_interval,
+    class_weights_from_counts,
+    warn_once,
+)
 from ..registry import register_hook
 from .class_counts import find_plugin_losses
 
@@ -64,9 +69,7 @@ class DRWHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999) -> None:
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ValueError(f'DRWHook: start must be an int >= 0 (0-based epoch or iteration '
-                             f'index), got {start!r}')
+        check_non_negative_int(start, 'DRWHook: start', ' (0-based epoch or iteration index)')
         if not isinstance(by_epoch, bool):
             raise TypeError(f'DRWHook: by_epoch must be a bool, got {by_epoch!r}')
         self.start = start

@@ -69,6 +69,14 @@ def check_non_negative(value: Any, name: str) -> float:
     return value
 
 
+def check_non_negative_int(value: Any, name: str, what: str = '') -> int:
+    """``value`` as an int >= 0 (bools refused); ``what`` says what it counts, e.g.
+    ``' (0-based epoch)'``, in the error message."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f'{name} must be an int >= 0{what}, got {value!r}')
+    return value
+
+
 def check_unit_interval(value: Any, name: str, *, open_right: bool = False) -> float:
     value = _check_number(value, name)
     if value < 0 or value > 1 or (open_right and value == 1):
