@@ -12,6 +12,14 @@ epoch/iteration ``start`` on every plugin loss uses the class-balanced weights o
 computed from the loss's class counts ``n`` (see :class:`ClassCountsHook`). In the LDAM-DRW
 recipe ``start`` is the epoch of the first learning-rate drop (160 of 200) and
 ``beta=0.9999``.
+
+How the re-weighted mean is normalised (``normalize``): by default (``'classes'``, the
+OpenMMLab convention for ``class_weight``) the losses still divide by the batch size, so
+the loss shrinks by the average training sample's weight when the weights switch on (0.15
+on the long-tailed demo set, counts 13-1340), like a smaller learning rate for the DRW
+phase. ``'batch'`` averages as ``F.cross_entropy(weight=...)`` and the reference LDAM-DRW
+code do, :math:`\sum_i w_{y_i} \ell_i / \sum_i w_{y_i}`, so the loss keeps its scale. On
+the demo data neither is reliably better (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ __all__ = ['DRWHook']
 
 @register_hook
 class DRWHook(Hook):
-    """Switch every plugin loss to class-balanced weights from ``start`` on.
+    r"""Switch every plugin loss to class-balanced weights from ``start`` on.
 
     The decision depends only on the current position (``runner.epoch >= start`` before each
     epoch when ``by_epoch``, ``runner.iter >= start`` before each iteration otherwise) and is
@@ -57,6 +65,16 @@ class DRWHook(Hook):
             for iteration-based loops such as mmseg's). Default ``True``.
         beta (float): ``beta`` of the effective number of samples, in [0, 1).
             Default 0.9999.
+        normalize (str): Denominator of the re-weighted mean. ``'classes'``: the weights
+            sum to the number of classes and the mean stays over the batch size (OpenMMLab's
+            ``class_weight`` convention); the loss shrinks by the average training sample's
+            weight when DRW starts (about 7x for counts 13-1340). ``'batch'``: losses that
+            average per-sample (per-pixel) terms, the cross-entropy family, focal, LDAM, LMF
+            and logit adjustment, divide by the summed weights of the batch's targets
+            (:math:`\sum_i w_{y_i}`), as ``F.cross_entropy(weight=...)`` and the reference
+            LDAM-DRW code do; the loss keeps its scale. ``LogLoss`` and the losses that
+            average over classes (Dice family) use the weights as they are in both modes.
+            Default ``'classes'``.
 
     The hook's priority is ``'NORMAL'``: it runs after :class:`ClassCountsHook`
     (``'ABOVE_NORMAL'``), which must have set the counts first.
@@ -67,14 +85,21 @@ class DRWHook(Hook):
     """
 
     priority = 'NORMAL'
+    #: Accepted values of ``normalize``.
+    NORMALIZATIONS = ('batch', 'classes')
 
-    def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999) -> None:
+    def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999,
+                 normalize: str = 'classes') -> None:
         check_non_negative_int(start, 'DRWHook: start', ' (0-based epoch or iteration index)')
         if not isinstance(by_epoch, bool):
             raise TypeError(f'DRWHook: by_epoch must be a bool, got {by_epoch!r}')
         self.start = start
         self.by_epoch = by_epoch
         self.beta = check_unit_interval(beta, 'DRWHook beta', open_right=True)
+        if normalize not in self.NORMALIZATIONS:
+            raise ValueError(f'DRWHook: normalize must be one of {self.NORMALIZATIONS}, got '
+                             f'{normalize!r}')
+        self.normalize = normalize
         self._active: Optional[bool] = None
         # id(loss) -> the cls_num tensor the DRW weight was computed from (this process).
         self._source: Dict[int, torch.Tensor] = {}
@@ -108,12 +133,13 @@ class DRWHook(Hook):
                 continue  # already set by this hook from the current counts
             weight = class_weights_from_counts(loss.cls_num.detach().cpu().numpy(),
                                                'effective_number', self.beta)
-            loss.set_drw_weight(weight)
+            loss.set_drw_weight(weight, weighted_mean=self.normalize == 'batch')
             self._source[id(loss)] = loss.cls_num
         if active and not self._active:
             unit = 'epoch' if self.by_epoch else 'iteration'
             print_log(f'DRWHook: deferred re-weighting on from {unit} {self.start} (now '
-                      f'{unit} {self._position(runner)}, beta={self.beta}) for '
+                      f'{unit} {self._position(runner)}, beta={self.beta}, '
+                      f'normalize={self.normalize!r}) for '
                       f'{[n for n, _ in losses]}', logger='current')
         self._active = active
 

@@ -427,6 +427,29 @@ def resolve_class_weight(spec: ClassWeightSpec, counts: Optional[np.ndarray] = N
 
 
 # ------------------------------------------------------------------------------ base
+def summed_class_weight(class_weight: torch.Tensor, targets: Targets) -> torch.Tensor:
+    r"""Sum of the per-class weights of the non-ignored targets.
+
+    Args:
+        class_weight (Tensor): (C,) per-class weights.
+        targets (Targets): Validated targets: (N, \*) class indices or (N, C, \*) soft
+            targets.
+
+    Returns:
+        Tensor: Scalar :math:`\sum_i w_{y_i}` over non-ignored entries (hard labels) or
+        :math:`\sum_i \sum_c t_{ic} w_c` (soft targets), float32.
+    """
+    if targets.is_soft:
+        soft = targets.soft
+        w = class_weight.to(device=soft.device, dtype=soft.dtype)
+        per_entry = (soft * w.view(1, -1, *([1] * (soft.dim() - 2)))).sum(1)
+    else:
+        per_entry = class_weight.to(targets.index.device)[targets.index]
+    if targets.valid is not None:
+        per_entry = per_entry[targets.valid]
+    return per_entry.sum()
+
+
 class BaseLoss(nn.Module):
     """Thin module base: config parsing, class weights/counts as buffers, float32, reduction.
 
@@ -467,6 +490,8 @@ class BaseLoss(nn.Module):
         self.register_buffer('cls_num', None)
         # DRW overrides the configured class weight from a point in training on.
         self.register_buffer('drw_weight', None)
+        # with DRWHook(normalize='batch'): the mean divides by the batch's summed DRW weights
+        self.drw_weighted_mean = False
         resolve_class_weight(class_weight)  # validates strategy names early
         if class_weight is not None and not isinstance(class_weight, str):
             self.class_weight = torch.as_tensor(resolve_class_weight(class_weight),
@@ -525,13 +550,41 @@ class BaseLoss(nn.Module):
             self.class_weight = torch.as_tensor(w, dtype=torch.float32, device=device)
         self._on_counts_changed()
 
-    def set_drw_weight(self, weight: Optional[Union[np.ndarray, torch.Tensor]]) -> None:
-        """Turn deferred re-weighting on (per-class weights) or off (``None``)."""
+    def set_drw_weight(self, weight: Optional[Union[np.ndarray, torch.Tensor]],
+                       weighted_mean: bool = False) -> None:
+        """Turn deferred re-weighting on (per-class weights) or off (``None``).
+
+        ``weighted_mean``: while the weights are on, losses that average per-sample (or
+        per-pixel) terms divide by the summed weights of the batch's targets instead of their
+        number (see :meth:`drw_avg_factor`).
+        """
         if weight is None:
             self.drw_weight = None
+            self.drw_weighted_mean = False
             return
         self.drw_weight = torch.as_tensor(np.asarray(weight), dtype=torch.float32,
                                           device=self._buffer_device())
+        self.drw_weighted_mean = bool(weighted_mean)
+
+    def drw_avg_factor(self, targets: Targets,
+                       avg_factor: Optional[Union[float, torch.Tensor]] = None
+                       ) -> Optional[Union[float, torch.Tensor]]:
+        r"""Denominator of a ``'mean'`` over per-sample terms while DRW re-weights.
+
+        Without DRW, or with ``weighted_mean=False``, ``avg_factor`` is returned unchanged.
+        Otherwise the mean becomes a weighted mean, as ``F.cross_entropy(weight=...)``
+        computes it: the denominator is the summed DRW weight of the non-ignored targets
+        (:math:`\sum_i w_{y_i}`; soft targets :math:`\sum_i \sum_c t_{ic} w_c`), and a given
+        ``avg_factor`` (mmpretrain's heads pass the batch size) is scaled by that sum over
+        the number of non-ignored targets. An all-ignored batch gives 0, so the loss stays
+        0 with zero gradient.
+        """
+        if self.drw_weight is None or not self.drw_weighted_mean:
+            return avg_factor
+        summed = summed_class_weight(self.drw_weight, targets)
+        if avg_factor is None:
+            return summed
+        return summed * (avg_factor / targets.num_valid(summed))
 
     def _on_counts_changed(self) -> None:
         """Hook for subclasses that derive buffers (margins, log-priors) from counts."""

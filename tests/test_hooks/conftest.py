@@ -47,19 +47,21 @@ class ToyInfoDataset(ToyClsDataset):
 
 class ToyModel(BaseModel):
     """Linear classifier whose loss is built from a config; records, for every training
-    iteration, the class weight the loss applied."""
+    iteration, the class weight the loss applied and whether its mean was weighted."""
 
     def __init__(self, loss=None):
         super().__init__()
         self.fc = nn.Linear(4, 3)
         self.loss_module = MODELS.build(loss or {'type': 'WeightedCrossEntropyLoss'})
         self.seen = []
+        self.weighted_mean = []
 
     def forward(self, inputs, gt_label=None, mode='tensor', **kwargs):
         logits = self.fc(torch.stack(inputs))
         if mode == 'loss':
             w = self.loss_module.effective_class_weight()
             self.seen.append(None if w is None else w.detach().clone())
+            self.weighted_mean.append(self.loss_module.drw_weighted_mean)
             target = torch.as_tensor(gt_label, dtype=torch.long)
             return {'loss': self.loss_module(logits, target)}
         if mode == 'predict':

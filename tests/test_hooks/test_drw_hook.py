@@ -35,6 +35,21 @@ def test_epoch_based_switch_exactly_at_start(make_runner, toys):
     assert np.isclose(toys.cb_weights(toys.counts, BETA).sum(), 3)
 
 
+@pytest.mark.parametrize('normalize', [None, 'batch', 'classes'])
+def test_normalize_sets_the_weighted_mean(make_runner, toys, normalize):
+    model = _model(toys)
+    hook = {'type': 'DRWHook', 'start': 1, 'beta': BETA}
+    if normalize:
+        hook['normalize'] = normalize
+    runner = make_runner(model=model, train_cfg={'by_epoch': True, 'max_epochs': 2},
+                         custom_hooks=[COUNTS_HOOK, hook])
+    runner.train()
+    # 'batch': the weighted mean of F.cross_entropy(weight=...); default 'classes': the
+    # mean over the batch size
+    assert model.weighted_mean == [False] * 3 + [normalize == 'batch'] * 3
+    _assert_schedule(model.seen, 3, toys.cb_weights(toys.counts, BETA))
+
+
 def test_iteration_based_switch_exactly_at_start(make_runner, toys):
     model = _model(toys)
     runner = make_runner(model=model, train_cfg={'by_epoch': False, 'max_iters': 7},
@@ -141,7 +156,8 @@ def test_logs_once_when_switching_on(make_runner, toys, tmp_path):
 
 
 @pytest.mark.parametrize('kwargs', [{'start': -1}, {'start': 1.5}, {'start': True},
-                                    {'start': 1, 'beta': 1.0}, {'start': 1, 'beta': -0.1}])
+                                    {'start': 1, 'beta': 1.0}, {'start': 1, 'beta': -0.1},
+                                    {'start': 1, 'normalize': 'samples'}])
 def test_invalid_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         DRWHook(**kwargs)

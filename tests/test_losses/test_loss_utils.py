@@ -14,6 +14,7 @@ from mmloss_plugin.losses.utils import (
     load_class_counts,
     prepare_targets,
     resolve_class_weight,
+    summed_class_weight,
     weight_reduce_loss,
 )
 
@@ -222,3 +223,25 @@ def test_base_loss_counts_and_state():
     fresh.load_state_dict(m.state_dict())
     torch.testing.assert_close(fresh.cls_num, torch.tensor([1.0, 3.0]))
     torch.testing.assert_close(fresh.class_weight, torch.tensor([1.5, 0.5]))
+
+
+# ------------------------------------------------------- summed_class_weight, drw_avg_factor
+def test_summed_class_weight_hard_ignored_and_soft():
+    w = torch.tensor([0.5, 2.0, 4.0])
+    pred = torch.zeros(4, 3)
+    hard = prepare_targets(pred, torch.tensor([0, 1, 2, 255]), ignore_index=255)
+    assert summed_class_weight(w, hard).item() == pytest.approx(0.5 + 2 + 4)
+    soft = prepare_targets(pred, torch.tensor([[1.0, 0, 0], [0, 0.5, 0.5], [0, 0, 1],
+                                               [0.25, 0.75, 0]]))
+    assert summed_class_weight(w, soft).item() == pytest.approx(0.5 + 3 + 4 + 1.625)
+
+
+def test_drw_avg_factor_only_with_weighted_mean():
+    m = DummyPerSampleLoss()
+    targets = prepare_targets(torch.zeros(3, 2), torch.tensor([0, 1, 1]))
+    assert m.drw_avg_factor(targets, None) is None  # no DRW
+    m.set_drw_weight([1.0, 3.0])
+    assert m.drw_avg_factor(targets, 5.0) == 5.0  # DRW, but the plain mean
+    m.set_drw_weight([1.0, 3.0], weighted_mean=True)
+    assert m.drw_avg_factor(targets, None).item() == pytest.approx(7.0)
+    assert m.drw_avg_factor(targets, 6.0).item() == pytest.approx(14.0)

@@ -165,7 +165,9 @@ class ClassScoreLoss(BaseLoss):
             label (Tensor): (N,) / (N, \*spatial) class indices, or soft targets shaped like
                 ``cls_score``.
             weight (Tensor, optional): Per-sample (N,) or per-pixel (N, \*spatial) weight.
-            avg_factor (float, optional): Denominator of the mean.
+            avg_factor (float, optional): Denominator of the mean (while
+                ``DRWHook(normalize='batch')`` re-weights, scaled to the summed weights, see
+                :meth:`~mmloss_plugin.losses.utils.BaseLoss.drw_avg_factor`).
             reduction_override (str, optional): Overrides ``reduction``.
             ignore_index (int, optional): Overrides the constructor's value when not None.
 
@@ -176,6 +178,8 @@ class ClassScoreLoss(BaseLoss):
         ignore = self.ignore_index if ignore_index is None else ignore_index
         targets = prepare_targets(cls_score, label, ignore)
         self.check_num_classes(cls_score.shape[1])
+        if self._reduction(reduction_override) == 'mean':
+            avg_factor = self.drw_avg_factor(targets, avg_factor)
         with float32_compute(cls_score):
             if weight is None and not targets.is_soft \
                     and self._reduction(reduction_override) != 'none':

@@ -113,3 +113,55 @@ def test_cpu_mapped_checkpoint_into_cuda_module():
     dst.load_state_dict(src.state_dict())
     z, y = torch.tensor(LOGITS), torch.tensor(LABELS)
     torch.testing.assert_close(dst(z.cuda(), y.cuda()).cpu(), src(z, y))
+
+
+# ------------------------------------------- DRW weights with the weighted mean ('batch')
+def _drw(loss, weight, weighted_mean=True):
+    loss.set_drw_weight(weight, weighted_mean=weighted_mean)
+    return loss
+
+
+def test_drw_weighted_mean_equals_torch_cross_entropy():
+    z, y = torch.randn(9, 4), torch.tensor([0, 0, 0, 0, 1, 1, 2, 3, 0])
+    w = torch.tensor([0.1, 1.0, 3.0, 0.5])
+    loss = _drw(WeightedCrossEntropyLoss(), w.tolist())
+    want = F.cross_entropy(z, y, weight=w)  # sum_i w_yi l_i / sum_i w_yi
+    torch.testing.assert_close(loss(z, y), want)
+    # mmpretrain's heads pass avg_factor=batch size: still the weighted mean
+    torch.testing.assert_close(loss(z, y, avg_factor=9), want)
+    # a different avg_factor scales the denominator like the batch size would
+    torch.testing.assert_close(loss(z, y, avg_factor=18), want / 2)
+    # 'sum' and 'none' are not normalised
+    torch.testing.assert_close(loss(z, y, reduction_override='sum'),
+                               F.cross_entropy(z, y, weight=w, reduction='sum'))
+    # the weight scale does not matter in the weighted mean
+    torch.testing.assert_close(_drw(WeightedCrossEntropyLoss(), (10 * w).tolist())(z, y), want)
+    # weighted_mean=False keeps the plugin's mean over the batch size
+    torch.testing.assert_close(_drw(WeightedCrossEntropyLoss(), w.tolist(), False)(z, y),
+                               F.cross_entropy(z, y, weight=w, reduction='sum') / 9)
+    loss.set_drw_weight(None)
+    assert not loss.drw_weighted_mean
+    torch.testing.assert_close(loss(z, y), F.cross_entropy(z, y))
+
+
+def test_drw_weighted_mean_pixelwise_with_ignored_pixels():
+    z = torch.randn(2, 3, 4, 5)
+    y = torch.randint(0, 3, (2, 4, 5))
+    y[0, :2] = 255
+    w = torch.tensor([0.2, 1.0, 4.0])
+    loss = _drw(WeightedCrossEntropyLoss(ignore_index=255), w.tolist())
+    torch.testing.assert_close(loss(z, y), F.cross_entropy(z, y, weight=w, ignore_index=255))
+    # every pixel ignored: 0 with zero gradient, never NaN
+    z.requires_grad_(True)
+    out = loss(z, torch.full_like(y, 255))
+    out.backward()
+    assert out.item() == 0 and torch.count_nonzero(z.grad) == 0
+
+
+def test_drw_weighted_mean_soft_targets(ref):
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.4, 0.6], [0.2, 0.2, 0.6]])
+    w = torch.tensor(WEIGHTS)
+    loss = _drw(WeightedCrossEntropyLoss(), WEIGHTS)
+    terms = -(soft * w * torch.tensor(LOGITS).log_softmax(1)).sum(1)
+    torch.testing.assert_close(loss(torch.tensor(LOGITS), soft),
+                               terms.sum() / (soft * w).sum())
