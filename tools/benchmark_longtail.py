@@ -210,20 +210,49 @@ def _mean_std(values: Sequence[float]) -> str:
     return f'{v.mean():.1f} ± {v.std(ddof=1):.1f}'
 
 
+def welch_interval(a: Sequence[float], b: Sequence[float],
+                   level: float = 0.95) -> Optional[tuple]:
+    """Welch's t confidence interval of ``mean(a) - mean(b)`` (unequal variances).
+
+    ``None`` with fewer than 2 values on either side, or when scipy (installed with
+    mmsegmentation) is missing. Zero spread on both sides gives the point estimate twice.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size < 2 or b.size < 2:
+        return None
+    try:
+        from scipy.stats import t as student_t
+    except ImportError:
+        return None
+    diff = a.mean() - b.mean()
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return diff, diff
+    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = student_t.ppf(0.5 + level / 2, dof) * se
+    return diff - half, diff + half
+
+
 def results_table(methods: Dict[str, Dict[str, List[float]]], cols: Sequence[str], key: str,
-                  extra_header: Sequence[str], extra_cells) -> str:
+                  extra_header: Sequence[str], extra_cells, interval: bool = False) -> str:
     """Markdown table, a row per method: mean ± std of ``cols``, the gain in ``key`` over CE
-    (when CE ran), then ``extra_cells(name, values)`` under ``extra_header``."""
+    (when CE ran; with ``interval``, also its 95 % Welch confidence interval), then
+    ``extra_cells(name, values)`` under ``extra_header``."""
     base = np.mean(methods['CE'][key]) if 'CE' in methods else None
-    header = ['Loss'] + list(cols) + ([f'Δ {key} vs CE'] if base is not None else []) + \
-        list(extra_header)
+    header = ['Loss'] + list(cols) + ([f'Δ {key} vs CE'] if base is not None else [])
+    if base is not None and interval:
+        header.append('95 % CI of Δ')
     rows = []
     for name, vals in methods.items():
         row = [name] + [_mean_std(vals[c]) for c in cols]
         if base is not None:
             row.append(f'{np.mean(vals[key]) - base:+.1f}')
+            if interval:
+                ci = None if name == 'CE' else welch_interval(vals[key], methods['CE'][key])
+                row.append('–' if ci is None else f'{ci[0]:+.1f} to {ci[1]:+.1f}')
         rows.append(row + list(extra_cells(name, vals)))
-    return demo.markdown_table(header, rows)
+    return demo.markdown_table(header + list(extra_header), rows)
 
 
 def tables_markdown(table: Dict) -> str:
@@ -236,7 +265,8 @@ def tables_markdown(table: Dict) -> str:
         cols = [c for c in next(iter(methods.values())) if c not in ZOO_ONLY]
         md = results_table(methods, cols, key, ['Seeds', 'Train s/run'],
                            lambda _, vals, key=key: [str(len(vals[key])),
-                                                     f'{np.mean(vals["Train s"]):.0f}'])
+                                                     f'{np.mean(vals["Train s"]):.0f}'],
+                           interval=True)
         parts.append(f'**{title}**\n\n' + md)
     return '\n\n'.join(parts)
 
@@ -474,8 +504,9 @@ def docs_body(args, md: str, imgs: Sequence[str], wall: Optional[float], train_m
         f'({args.test_per_class if args.imbalance_ratio else 40} images per class; 60 '
         'segmentation images). Values are percent, mean ± sample std over seeds (seeds '
         'change initialisation and data order). Rare recall = mean recall of the two '
-        'rarest training classes. Foreground Dice = mean Dice of vessel and lesion. LDAM = '
-        'the LDAM-DRW recipe without `DRWHook`.',
+        'rarest training classes. Foreground Dice = mean Dice of vessel and lesion. '
+        '"95 % CI of Δ": Welch\'s t interval of the difference of the means (seeds as '
+        'independent samples). LDAM = the LDAM-DRW recipe without `DRWHook`.',
         '',
         md,
         '',

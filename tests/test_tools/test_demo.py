@@ -143,6 +143,9 @@ def test_benchmark_aggregate_and_docs(demo, bench, tmp_path):
     # CE 42.5 / 50 -> 46.25, so the delta is +13.75
     assert '| 60.0 ± 7.1 |' in lmf_row
     assert '+13.8' in lmf_row
+    assert '95 % CI of Δ' in md
+    lo, hi = bench.welch_interval([55.0, 65.0], [42.5, 50.0])
+    assert f'| {lo:+.1f} to {hi:+.1f} |' in lmf_row
     assert bench.plot(table, str(tmp_path / 'b.png'), 'cls') is not None
 
     doc = tmp_path / 'benchmarks.md'
@@ -155,6 +158,17 @@ def test_benchmark_aggregate_and_docs(demo, bench, tmp_path):
     assert text.index('## Loss speed') < text.index('new body') < text.index('## Later')
     bench.replace_section(str(doc), bench.SECTION, 'newer')
     assert doc.read_text().count(f'## {bench.SECTION}') == 1
+
+
+def test_welch_interval(bench):
+    pytest.importorskip('scipy')
+    # equal sizes and spreads: Welch = Student with 2 (n - 1) = 2 degrees of freedom,
+    # t(0.975, 2) = 4.303 (printed tables); se = sqrt(1 + 1)
+    lo, hi = bench.welch_interval([1.0, 3.0], [0.0, 2.0])
+    assert lo == pytest.approx(1 - 4.3027 * 2 ** 0.5, abs=1e-3)
+    assert hi == pytest.approx(1 + 4.3027 * 2 ** 0.5, abs=1e-3)
+    assert bench.welch_interval([1.0], [0.0, 2.0]) is None
+    assert bench.welch_interval([2.0, 2.0], [1.0, 1.0]) == (1.0, 1.0)
 
 
 def test_worker_spec_roundtrip(demo):
