@@ -178,11 +178,11 @@ class ClassScoreLoss(BaseLoss):
         ignore = self.ignore_index if ignore_index is None else ignore_index
         targets = prepare_targets(cls_score, label, ignore)
         self.check_num_classes(cls_score.shape[1])
-        if self._reduction(reduction_override) == 'mean':
+        reduction = self._reduction(reduction_override)
+        if reduction == 'mean':
             avg_factor = self.drw_avg_factor(targets, avg_factor)
         with float32_compute(cls_score):
-            if weight is None and not targets.is_soft \
-                    and self._reduction(reduction_override) != 'none':
+            if weight is None and not targets.is_soft and reduction != 'none':
                 total = self.compute_sum(cls_score, targets)
                 if total is not None:
                     return self.reduce(total, None, avg_factor, reduction_override, targets,
