@@ -10,7 +10,10 @@ custom_imports = dict(imports=['mmloss_plugin'], allow_failed_imports=False)
 model = dict(
     head=dict(
         # _delete_ drops the base CrossEntropyLoss keys instead of merging them in
-        loss=dict(_delete_=True, type='SoftmaxFocalLoss', gamma=2.0, loss_weight=1.0),
+        # gamma=1, not the paper's 2: with 2 the recipe tied cross-entropy on a replicate of
+        # the demo set; 1 scored +1.0 on both replicates and +0.1 on the reported set
+        # (docs/benchmarks.md, "Focal recipe"). The ISIC / APTOS configs keep gamma=2.
+        loss=dict(_delete_=True, type='SoftmaxFocalLoss', gamma=1.0, loss_weight=1.0),
     ))
 custom_hooks = [
     # training counts -> class-balanced weights for the deferred re-weighting below
