@@ -11,7 +11,8 @@ epoch/iteration ``start`` on every plugin loss uses the class-balanced weights o
 
 computed from the loss's class counts ``n`` (see :class:`ClassCountsHook`). In the LDAM-DRW
 recipe ``start`` is the epoch of the first learning-rate drop (160 of 200) and
-``beta=0.9999``.
+``beta=0.9999``. ``class_weight`` selects a flatter strategy (``'sqrt_inverse'``:
+:math:`w_c \propto n_c^{-1/2}`), plain inverse frequency or fixed per-class weights instead.
 
 How the re-weighted mean is normalised (``normalize``): by default (``'classes'``, the
 OpenMMLab convention for ``class_weight``) the losses still divide by the batch size, so
@@ -23,8 +24,9 @@ the demo data neither is reliably better (docs/benchmarks.md).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
@@ -32,9 +34,11 @@ from mmengine.logging import print_log
 
 from ..datasets.samplers import DeferredClassBalancedSampler
 from ..losses.utils import (
+    CLASS_WEIGHT_STRATEGIES,
     check_non_negative_int,
     check_unit_interval,
     class_weights_from_counts,
+    resolve_class_weight,
     warn_once,
 )
 from ..registry import register_hook
@@ -65,6 +69,11 @@ class DRWHook(Hook):
             for iteration-based loops such as mmseg's). Default ``True``.
         beta (float): ``beta`` of the effective number of samples, in [0, 1).
             Default 0.9999.
+        class_weight (str | list[float]): How the DRW weights are computed from the counts:
+            ``'effective_number'`` (the formula above, with ``beta``), ``'inverse'``
+            (:math:`1/n_c`), ``'sqrt_inverse'`` (:math:`1/\sqrt{n_c}`), or a list of C
+            fixed per-class weights (used as given). The strategies' weights sum to C.
+            Default ``'effective_number'``.
         normalize (str): Denominator of the re-weighted mean. ``'classes'``: the weights
             sum to the number of classes and the mean stays over the batch size (OpenMMLab's
             ``class_weight`` convention); the loss shrinks by the average training sample's
@@ -89,7 +98,8 @@ class DRWHook(Hook):
     NORMALIZATIONS = ('batch', 'classes')
 
     def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999,
-                 normalize: str = 'classes') -> None:
+                 normalize: str = 'classes',
+                 class_weight: Union[str, Sequence[float]] = 'effective_number') -> None:
         check_non_negative_int(start, 'DRWHook: start', ' (0-based epoch or iteration index)')
         if not isinstance(by_epoch, bool):
             raise TypeError(f'DRWHook: by_epoch must be a bool, got {by_epoch!r}')
@@ -100,6 +110,12 @@ class DRWHook(Hook):
             raise ValueError(f'DRWHook: normalize must be one of {self.NORMALIZATIONS}, got '
                              f'{normalize!r}')
         self.normalize = normalize
+        if class_weight is None:
+            raise ValueError(f'DRWHook: class_weight must be one of {CLASS_WEIGHT_STRATEGIES} or '
+                             'a list of per-class weights, got None')
+        # validates a strategy name or a fixed list (finite, non-negative, 1-D) now
+        fixed = resolve_class_weight(class_weight, name='DRWHook: class_weight')
+        self.class_weight = class_weight if fixed is None else fixed
         self._active: Optional[bool] = None
         # id(loss) -> the cls_num tensor the DRW weight was computed from (this process).
         self._source: Dict[int, torch.Tensor] = {}
@@ -114,6 +130,17 @@ class DRWHook(Hook):
     def _position(self, runner: Any) -> int:
         return runner.epoch if self.by_epoch else runner.iter
 
+    def _weight(self, loss: nn.Module, name: str) -> np.ndarray:
+        """The DRW weights of ``loss``: from its class counts, or the fixed list."""
+        if isinstance(self.class_weight, str):
+            return class_weights_from_counts(loss.cls_num.detach().cpu().numpy(),
+                                             self.class_weight, self.beta)
+        num_classes = loss.num_classes
+        if num_classes is not None and len(self.class_weight) != num_classes:
+            raise ValueError(f'DRWHook: class_weight has {len(self.class_weight)} weights but '
+                             f'{type(loss).__name__} at "{name}" has {num_classes} classes')
+        return self.class_weight
+
     def _apply(self, runner: Any) -> None:
         active = self._position(runner) >= self.start
         losses = self._find_losses(runner)
@@ -123,7 +150,7 @@ class DRWHook(Hook):
                     loss.set_drw_weight(None)
                 self._source.pop(id(loss), None)
                 continue
-            if loss.cls_num is None:
+            if loss.cls_num is None and isinstance(self.class_weight, str):
                 raise RuntimeError(
                     f'DRWHook: {type(loss).__name__} at "{name}" has no class counts, so the '
                     'deferred re-weighting weights cannot be computed. Add '
@@ -131,17 +158,22 @@ class DRWHook(Hook):
                     'cls_num_list=[...] in the loss config.')
             if loss.drw_weight is not None and self._source.get(id(loss)) is loss.cls_num:
                 continue  # already set by this hook from the current counts
-            weight = class_weights_from_counts(loss.cls_num.detach().cpu().numpy(),
-                                               'effective_number', self.beta)
+            weight = self._weight(loss, name)
             loss.set_drw_weight(weight, weighted_mean=self.normalize == 'batch')
             self._source[id(loss)] = loss.cls_num
         if active and not self._active:
             unit = 'epoch' if self.by_epoch else 'iteration'
             print_log(f'DRWHook: deferred re-weighting on from {unit} {self.start} (now '
-                      f'{unit} {self._position(runner)}, beta={self.beta}, '
+                      f'{unit} {self._position(runner)}, class_weight={self._weight_repr()}, '
                       f'normalize={self.normalize!r}) for '
                       f'{[n for n, _ in losses]}', logger='current')
         self._active = active
+
+    def _weight_repr(self) -> str:
+        if isinstance(self.class_weight, str):
+            beta = f' (beta={self.beta})' if self.class_weight == 'effective_number' else ''
+            return f'{self.class_weight!r}{beta}'
+        return str([round(float(w), 4) for w in self.class_weight])
 
     def before_train(self, runner: Any) -> None:
         from mmengine.runner import IterBasedTrainLoop

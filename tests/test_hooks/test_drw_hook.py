@@ -50,6 +50,41 @@ def test_normalize_sets_the_weighted_mean(make_runner, toys, normalize):
     _assert_schedule(model.seen, 3, toys.cb_weights(toys.counts, BETA))
 
 
+@pytest.mark.parametrize('class_weight', ['inverse', 'sqrt_inverse', [0.5, 1.0, 4.0]])
+def test_class_weight_strategy_or_fixed_list(make_runner, toys, class_weight):
+    model = _model(toys)
+    runner = make_runner(model=model, train_cfg={'by_epoch': True, 'max_epochs': 2},
+                         custom_hooks=[COUNTS_HOOK, {'type': 'DRWHook', 'start': 1,
+                                                     'class_weight': class_weight}])
+    runner.train()
+    n = np.asarray(toys.counts, dtype=float)
+    if class_weight == 'inverse':
+        want = (1 / n) * 3 / (1 / n).sum()
+    elif class_weight == 'sqrt_inverse':
+        want = n ** -0.5 * 3 / (n ** -0.5).sum()
+    else:
+        want = class_weight
+    _assert_schedule(model.seen, 3, want)
+
+
+def test_fixed_class_weight_needs_no_counts(make_runner, toys):
+    model = toys.Model(dict(type='WeightedCrossEntropyLoss'))
+    runner = make_runner(model=model, train_cfg={'by_epoch': True, 'max_epochs': 1},
+                         custom_hooks=[{'type': 'DRWHook', 'start': 0,
+                                        'class_weight': [0.5, 1.0, 4.0]}])
+    runner.train()
+    for w in model.seen:
+        np.testing.assert_allclose(w.numpy(), [0.5, 1.0, 4.0], rtol=1e-6)
+
+
+def test_fixed_class_weight_of_wrong_length_names_the_loss(make_runner, toys):
+    runner = make_runner(model=_model(toys), train_cfg={'by_epoch': True, 'max_epochs': 1},
+                         custom_hooks=[COUNTS_HOOK, {'type': 'DRWHook', 'start': 0,
+                                                     'class_weight': [1.0, 2.0]}])
+    with pytest.raises(ValueError, match='class_weight has 2 weights.*3 classes'):
+        runner.train()
+
+
 def test_iteration_based_switch_exactly_at_start(make_runner, toys):
     model = _model(toys)
     runner = make_runner(model=model, train_cfg={'by_epoch': False, 'max_iters': 7},
@@ -157,7 +192,11 @@ def test_logs_once_when_switching_on(make_runner, toys, tmp_path):
 
 @pytest.mark.parametrize('kwargs', [{'start': -1}, {'start': 1.5}, {'start': True},
                                     {'start': 1, 'beta': 1.0}, {'start': 1, 'beta': -0.1},
-                                    {'start': 1, 'normalize': 'samples'}])
+                                    {'start': 1, 'normalize': 'samples'},
+                                    {'start': 1, 'class_weight': 'balanced'},
+                                    {'start': 1, 'class_weight': None},
+                                    {'start': 1, 'class_weight': [1.0, -1.0]},
+                                    {'start': 1, 'class_weight': [[1.0]]}])
 def test_invalid_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         DRWHook(**kwargs)

@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Where the time of a ``fused_kernel=True`` region loss goes (CPU or GPU), as a small table.
+
+Two measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
+
+* **Cost of one exponential inside a compiled kernel.** One compiled kernel evaluates ``K``
+  exponentials per element of a float32 vector, a second one the same expression with
+  multiply-adds instead; the difference divided by ``K`` is what one vectorised ``exp`` costs
+  per pass over the vector. It is printed next to eager ``torch.exp`` (one memory-bound
+  pass) and an eager add (the memory bandwidth floor).
+* **Split of one ``SoftDiceLoss(fused_kernel=True)`` step.** Forward and backward of the loss
+  against the two compiled kernels alone (the rest is label and finite checks, the autograd
+  wrapper and call overhead), and the eager path for comparison.
+
+Every time is the minimum over ``--repeat`` calls after a warm-up (the least disturbed run).
+
+Example::
+
+    python tools/profile_fused_kernel.py --threads 1 --classes 14 --shape 4 128 128
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def best_ms(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
+    """Minimum wall time of ``fn()`` over ``repeat`` calls, in milliseconds."""
+    best = float('inf')
+    for _ in range(repeat):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def exp_cost(numel: int, k: int, repeat: int, device: torch.device) -> dict:
+    """Per-pass cost of one compiled ``exp`` (``k`` of them in one kernel minus mul-adds)."""
+    x = torch.randn(numel, device=device)
+    with_exp = torch.compile(lambda v: sum((v + 0.1 * i).exp() for i in range(k)))
+    with_mul = torch.compile(lambda v: sum((v + 0.1 * i) * 1.0001 for i in range(k)))
+    with_exp(x), with_mul(x)  # compile
+    t_exp = best_ms(lambda: with_exp(x), repeat, device)
+    t_mul = best_ms(lambda: with_mul(x), repeat, device)
+    return {
+        f'compiled, {k} exp per element': t_exp,
+        f'compiled, {k} mul-add per element': t_mul,
+        'compiled: one exp pass ((exp - mul-add) / k)': (t_exp - t_mul) / k,
+        'eager torch.exp (one pass)': best_ms(lambda: torch.exp(x), repeat, device),
+        'eager add (one pass)': best_ms(lambda: x + 1.0, repeat, device),
+    }
+
+
+def step_split(shape: tuple, classes: int, repeat: int, device: torch.device) -> dict:
+    """Forward / backward of SoftDiceLoss (eager and fused) and the fused kernels alone."""
+    from mmloss_plugin.losses import SoftDiceLoss
+    from mmloss_plugin.losses.segmentation import fused_stats
+
+    n, spatial = shape[0], shape[1:]
+    z = torch.randn(n, classes, *spatial, device=device, requires_grad=True)
+    y = torch.randint(0, classes, (n, *spatial), device=device)
+    rows = {}
+    for fused in (False, True):
+        loss = SoftDiceLoss(fused_kernel=fused)
+        for _ in range(3):  # compile / warm up
+            loss(z, y).backward()
+        name = 'fused_kernel=True' if fused else 'eager'
+        rows[f'{name}: forward'] = best_ms(lambda loss=loss: loss(z, y), repeat, device)
+        value = loss(z, y)
+
+        def backward(value=value):
+            z.grad = None
+            value.backward(retain_graph=True)
+        rows[f'{name}: backward'] = best_ms(backward, repeat, device)
+    kernels = fused_stats._compiled()
+    zf, yf = z.detach().flatten(2), y.flatten(1)
+    probs = kernels[0](zf, yf, None, False, False)[-1]
+    grads = [torch.ones(n, classes, device=device)] * 2
+    kernels[1](probs, yf, None, False, grads)
+    rows['forward kernel alone'] = best_ms(lambda: kernels[0](zf, yf, None, False, False),
+                                           repeat, device)
+    rows['backward kernel alone'] = best_ms(lambda: kernels[1](probs, yf, None, False, grads),
+                                            repeat, device)
+    rows['eager softmax alone'] = best_ms(lambda: torch.softmax(zf, 1), repeat, device)
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=0, help='CPU threads (0: torch default)')
+    parser.add_argument('--classes', type=int, default=14)
+    parser.add_argument('--shape', type=int, nargs='+', default=[4, 128, 128],
+                        help='N and spatial size of the logits (classes come from --classes)')
+    parser.add_argument('--numel', type=int, default=2 * 1024 * 1024,
+                        help='length of the vector for the exp measurement')
+    parser.add_argument('--exps', type=int, default=8, help='exponentials per element')
+    parser.add_argument('--repeat', type=int, default=100)
+    args = parser.parse_args(argv)
+    if args.threads < 0 or args.repeat < 1 or args.exps < 1 or args.classes < 2:
+        parser.error('--threads >= 0, --repeat >= 1, --exps >= 1 and --classes >= 2 expected')
+    if len(args.shape) not in (3, 4) or min(args.shape) < 1:
+        parser.error(f'--shape takes N H W or N D H W (positive), got {args.shape}')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s)')
+    print(f'\nexp inside a compiled kernel, {args.numel} float32 values')
+    for name, ms in exp_cost(args.numel, args.exps, args.repeat, device).items():
+        print(f'  {name:48s} {ms:8.3f} ms')
+    shape = 'x'.join(str(s) for s in [args.shape[0], args.classes, *args.shape[1:]])
+    print(f'\nSoftDiceLoss step on {shape} logits (label map)')
+    for name, ms in step_split(tuple(args.shape), args.classes, args.repeat, device).items():
+        print(f'  {name:48s} {ms:8.3f} ms')
+
+
+if __name__ == '__main__':
+    main()
