@@ -5,12 +5,14 @@ libraries' own bases through ``mmpretrain::``/``mmseg::``.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, List
+from types import ModuleType
+from typing import Callable, Iterator, List
 
 import numpy as np
 import pytest
@@ -83,6 +85,27 @@ def _png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
+
+
+@pytest.fixture(scope='session')
+def load_tool() -> Iterator[Callable[[str], ModuleType]]:
+    """``load_tool('benchmark_losses')``: import ``tools/<name>.py`` as a module (registered
+    in ``sys.modules`` while the session runs, as dataclasses need)."""
+    loaded: List[str] = []
+
+    def load(name: str) -> ModuleType:
+        module_name = f'_tool_{name}'
+        if module_name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(module_name, TOOLS / f'{name}.py')
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            loaded.append(module_name)
+        return sys.modules[module_name]
+
+    yield load
+    for module_name in loaded:
+        sys.modules.pop(module_name, None)
 
 
 @pytest.fixture

@@ -1,24 +1,13 @@
 """tools/benchmark_losses.py: the memory probe and one benchmark entry, on tiny inputs."""
-import importlib.util
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_losses_tool', os.path.join(ROOT, 'tools', 'benchmark_losses.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def bench(load_tool):
+    return load_tool('benchmark_losses')
 
 
 def test_cpu_peak_memory_counts_live_torch_allocations(bench):

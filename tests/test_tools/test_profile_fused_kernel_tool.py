@@ -1,24 +1,13 @@
 """tools/profile_fused_kernel.py: prints every row with a finite time, rejects bad options."""
-import importlib.util
 import math
-import os
 import re
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 @pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location(
-        'profile_fused_kernel_tool', os.path.join(ROOT, 'tools', 'profile_fused_kernel.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def tool(load_tool):
+    return load_tool('profile_fused_kernel')
 
 
 def test_tiny_run_prints_all_rows(tool, capsys):
