@@ -119,6 +119,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         try:
             args.overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
+            if any(c in value for c in '([{'):  # meant as Python, e.g. dict(max_norm=5)
+                p.error(f'--cfg-options {key}: {value!r} is not a Python literal; write '
+                        "dicts as {'max_norm': 5.0} and lists as [1, 2] (plain strings, "
+                        'such as type names, need no quotes)')
             args.overrides[key] = value  # a plain string, e.g. a type name
     return args
 

@@ -237,6 +237,13 @@ def test_benchmark_val_split_and_overrides(bench):
         bench.parse_args(['--split', 'val'])
     with pytest.raises(SystemExit):
         bench.parse_args(['--cfg-options', 'no_equals_sign', '--no-docs'])
+    # a call is not a literal: it would silently become the string 'dict(max_norm=5.0)'
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--cfg-options', 'optim_wrapper.clip_grad=dict(max_norm=5.0)',
+                          '--no-docs'])
+    clip = bench.parse_args(['--cfg-options', "optim_wrapper.clip_grad={'max_norm': 5.0}",
+                             '--no-docs'])
+    assert clip.overrides['optim_wrapper.clip_grad'] == {'max_norm': 5.0}
 
 
 def test_benchmark_data_seed_replicate(bench, monkeypatch):
