@@ -205,7 +205,10 @@ def worker_main(spec: RunSpec) -> dict:
     t0 = time.time()
     runner.train()
     train_s = time.time() - t0
-    metrics = runner.test()
+    # The test loop is run directly: ``runner.test()`` would call the hooks' ``before_run``
+    # again, where mmengine's EMAHook rebuilds its averaged model from the final weights, so
+    # an EMA run would be tested on its last weights instead of the average.
+    metrics = runner.test_loop.run()
     classes = list(runner.test_dataloader.dataset.metainfo['classes'])
     result = dict(spec=asdict(spec), classes=classes, train_seconds=train_s,
                   metrics={k: float(v) for k, v in metrics.items()

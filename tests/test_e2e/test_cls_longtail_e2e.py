@@ -65,22 +65,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize('loss_type,loss_kwargs,head', CASES, ids=[c[0] for c in CASES])
-def test_train_resnet_with_loss(image_dir, tmp_path, loss_type, loss_kwargs, head):
-    missing = [f for f in LOSS_FILES if not os.path.isfile(os.path.join(
-        os.path.dirname(mmloss_plugin.__file__), 'losses', 'classification', f))]
-    assert not missing, f'classification loss files missing: {missing}'
-    torch.manual_seed(0)
+def _runner(image_dir, tmp_path, head, custom_hooks):
+    """A Runner training an mmpretrain ResNet-18 (BN) for 2 epochs of 3 iterations."""
     dataset = {'type': 'CustomDataset', 'data_root': str(image_dir), 'ann_file': 'train.txt',
                    'data_prefix': '', 'metainfo': {'classes': CLASSES},
                    'pipeline': [{'type': 'LoadImageFromFile'}, {'type': 'PackInputs'}]}
     loader = {'batch_size': 8, 'num_workers': 0, 'dataset': dataset,
               'sampler': {'type': 'DefaultSampler', 'shuffle': False},
               'persistent_workers': False}
-    head = dict(head, num_classes=3, in_channels=64, topk=(1,),
-                loss=dict(type=loss_type, **loss_kwargs))
-    probe = DRWProbe()
-    runner = Runner(
+    return Runner(
         model={
             'type': 'ImageClassifier',
             'data_preprocessor': {'num_classes': 3, 'mean': [127.5] * 3, 'std': [64.0] * 3,
@@ -93,12 +86,25 @@ def test_train_resnet_with_loss(image_dir, tmp_path, loss_type, loss_kwargs, hea
         train_cfg={'by_epoch': True, 'max_epochs': 2, 'val_interval': 100},
         val_cfg={}, val_evaluator={'type': 'LongTailMetric', 'shot_thresholds': (10, 3)},
         optim_wrapper={'optimizer': {'type': 'SGD', 'lr': 0.05, 'momentum': 0.9}},
-        custom_hooks=[{'type': 'ClassCountsHook'},
-                      {'type': 'DRWHook', 'start': 1, 'beta': BETA}, probe],
+        custom_hooks=custom_hooks,
         default_hooks={'logger': {'type': 'LoggerHook', 'interval': 1},
                            'checkpoint': {'type': 'CheckpointHook', 'interval': 100}},
         default_scope='mmpretrain', experiment_name=f'e2e_{uuid.uuid4().hex[:8]}',
         env_cfg={'dist_cfg': {'backend': 'gloo'}}, log_level='WARNING')
+
+
+@pytest.mark.parametrize('loss_type,loss_kwargs,head', CASES, ids=[c[0] for c in CASES])
+def test_train_resnet_with_loss(image_dir, tmp_path, loss_type, loss_kwargs, head):
+    missing = [f for f in LOSS_FILES if not os.path.isfile(os.path.join(
+        os.path.dirname(mmloss_plugin.__file__), 'losses', 'classification', f))]
+    assert not missing, f'classification loss files missing: {missing}'
+    torch.manual_seed(0)
+    head = dict(head, num_classes=3, in_channels=64, topk=(1,),
+                loss=dict(type=loss_type, **loss_kwargs))
+    probe = DRWProbe()
+    runner = _runner(image_dir, tmp_path, head,
+                     [{'type': 'ClassCountsHook'}, {'type': 'DRWHook', 'start': 1, 'beta': BETA},
+                      probe])
     runner.train()
 
     loss = runner.model.head.loss_module
@@ -121,3 +127,23 @@ def test_train_resnet_with_loss(image_dir, tmp_path, loss_type, loss_kwargs, hea
                 'medium_shot_acc', 'few_shot_acc', 'recall_very_rare'):
         value = metrics[f'longtail/{key}']
         assert 0.0 <= value <= 100.0, (key, value)
+
+
+def test_train_resnet_ldam_drw_with_sam(image_dir, tmp_path):
+    """LDAM-DRW with SAMHook from the DRW epoch: two passes per step there, BN intact."""
+    torch.manual_seed(0)
+    head = {'type': 'NormedLinearClsHead', 'num_classes': 3, 'in_channels': 64, 'topk': (1,),
+            'loss': {'type': 'LDAMLoss', 'max_m': 0.5, 's': 30.0}}
+    runner = _runner(image_dir, tmp_path, head,
+                     [{'type': 'ClassCountsHook'}, {'type': 'DRWHook', 'start': 1, 'beta': BETA},
+                      {'type': 'SAMHook', 'rho': 0.5, 'start': 1}])
+    runner.train()
+    hub = runner.message_hub
+    assert len(hub.get_scalar('train/loss').data[0]) == 6
+    sam = hub.get_scalar('train/loss_sam').data[0]  # logged from epoch 1 (iterations 3-5)
+    assert len(sam) == 3 and np.all(np.isfinite(sam))
+    bn = runner.model.backbone.bn1
+    assert int(bn.num_batches_tracked) == 6  # one update per step, not two
+    assert 'train_step' not in vars(runner.model)
+    metrics = runner.val_loop.run()
+    assert 0.0 <= metrics['longtail/balanced_accuracy'] <= 100.0
