@@ -100,14 +100,14 @@ def make_runner(tmp_path, monkeypatch):
 
     def make(model=None, dataset=None, custom_hooks=(), train_cfg=None, work_dir=None,
              resume=False, load_from=None, checkpoint_interval=1, by_epoch=True,
-             log_level='WARNING', **kwargs):
+             log_level='WARNING', optim_wrapper=None, **kwargs):
         dataset = dataset if dataset is not None else ToyClsDataset(LABELS)
         return Runner(
             model=model if model is not None else ToyModel(),
             work_dir=str(work_dir or tmp_path),
             train_dataloader={'dataset': dataset, 'batch_size': 4, 'num_workers': 0,
                                   'sampler': {'type': 'DefaultSampler', 'shuffle': False}},
-            optim_wrapper={'optimizer': {'type': 'SGD', 'lr': 0.01}},
+            optim_wrapper=optim_wrapper or {'optimizer': {'type': 'SGD', 'lr': 0.01}},
             train_cfg=train_cfg or {'by_epoch': True, 'max_epochs': 3},
             custom_hooks=list(custom_hooks),
             default_hooks={'checkpoint': {'type': 'CheckpointHook', 'by_epoch': by_epoch,

@@ -65,6 +65,25 @@ def test_sam_step_matches_hand_computation(make_runner, toys):
     assert 'train_step' not in vars(model)
 
 
+def test_sam_under_cpu_bf16_autocast(make_runner, toys):
+    """With CPUBf16OptimWrapper the forward passes run in bfloat16; the SAM update stays
+    within bfloat16 precision of the float32 hand computation."""
+    torch.manual_seed(0)
+    model = toys.Model()
+    w0, b0 = _init(model)
+    runner = make_runner(model=model, train_cfg={'by_epoch': True, 'max_epochs': 2},
+                         optim_wrapper={'type': 'CPUBf16OptimWrapper',
+                                        'optimizer': {'type': 'SGD', 'lr': LR}},
+                         custom_hooks=[{'type': 'SAMHook', 'rho': 0.5}])
+    runner.train()
+    assert len(model.seen) == 12
+    want_w, _ = _hand_sgd(toys, w0, b0, rho=0.5, epochs=2)
+    plain_w, _ = _hand_sgd(toys, w0, b0, epochs=2)
+    got = model.fc.weight.detach()
+    assert torch.isfinite(got).all()
+    assert (got - want_w).abs().max() < 0.2 * (plain_w - want_w).abs().max()
+
+
 def test_start_epoch_plain_steps_before(make_runner, toys):
     torch.manual_seed(0)
     model = toys.Model()

@@ -80,3 +80,27 @@ def test_dist_train_two_ranks_agree(workspace, rel, free_port):
                                ['cls_num'])
     torch.testing.assert_close(sd['head.loss_module.drw_weight'],
                                a['final']['head.loss_module']['drw_weight'])
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.device_count() < 2,
+                    reason='2-process DDP needs 2 GPUs when CUDA is present')
+def test_dist_train_sam_ranks_agree(workspace, rel, free_port):
+    """SAMHook under DDP: both passes synchronise gradients, so both ranks perturb and step
+    identically and end with bit-identical parameters."""
+    (workspace / 'child_sam.py').write_text(
+        "_base_ = ['child.py']\n"
+        "custom_hooks = _base_.custom_hooks + [dict(type='SAMHook', rho=0.5, start=2)]\n")
+    work = workspace / 'work_sam'
+    env = rel.tool_env({'PORT': str(free_port), 'PYTHON': sys.executable})
+    out = rel.run_checked(['bash', str(rel.REPO / 'tools' / 'dist_train.sh'), 'child_sam.py',
+                           '2', '--work-dir', str(work), '--cfg-options',
+                           *rel.TINY_CLS_OPTIONS], cwd=workspace, env=env, timeout=170)
+    assert 'Traceback' not in out
+    assert 'SAMHook: sharpness-aware minimisation (rho=0.5) from epoch 2' in out
+    assert 'loss_sam' in out  # logged from the SAM epochs on
+    a, b = [torch.load(work / f'probe_rank{r}.pth', weights_only=False) for r in (0, 1)]
+    assert a['epoch'] == b['epoch'] == 4
+    assert a['params'].keys() == b['params'].keys()
+    for name, value in a['params'].items():
+        assert torch.equal(value, b['params'][name]), name
