@@ -29,13 +29,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from ..datasets.samplers import DeferredClassBalancedSampler
 from ..losses.utils import (
     CLASS_WEIGHT_STRATEGIES,
-    check_non_negative_int,
     check_unit_interval,
     class_weights_from_counts,
     resolve_class_weight,
@@ -43,12 +41,13 @@ from ..losses.utils import (
 )
 from ..registry import register_hook
 from .class_counts import find_plugin_losses
+from .schedule import StartScheduledHook
 
 __all__ = ['DRWHook']
 
 
 @register_hook
-class DRWHook(Hook):
+class DRWHook(StartScheduledHook):
     r"""Switch every plugin loss to class-balanced weights from ``start`` on.
 
     The decision depends only on the current position (``runner.epoch >= start`` before each
@@ -100,11 +99,7 @@ class DRWHook(Hook):
     def __init__(self, start: int, by_epoch: bool = True, beta: float = 0.9999,
                  normalize: str = 'classes',
                  class_weight: Union[str, Sequence[float]] = 'effective_number') -> None:
-        check_non_negative_int(start, 'DRWHook: start', ' (0-based epoch or iteration index)')
-        if not isinstance(by_epoch, bool):
-            raise TypeError(f'DRWHook: by_epoch must be a bool, got {by_epoch!r}')
-        self.start = start
-        self.by_epoch = by_epoch
+        self._init_schedule(start, by_epoch)
         self.beta = check_unit_interval(beta, 'DRWHook beta', open_right=True)
         if normalize not in self.NORMALIZATIONS:
             raise ValueError(f'DRWHook: normalize must be one of {self.NORMALIZATIONS}, got '
@@ -126,9 +121,6 @@ class DRWHook(Hook):
         if self._losses is None or self._losses[0] != id(runner.model):
             self._losses = (id(runner.model), find_plugin_losses(runner.model))
         return self._losses[1]
-
-    def _position(self, runner: Any) -> int:
-        return runner.epoch if self.by_epoch else runner.iter
 
     def _weight(self, loss: nn.Module, name: str) -> np.ndarray:
         """The DRW weights of ``loss``: from its class counts, or the fixed list."""
@@ -162,7 +154,7 @@ class DRWHook(Hook):
             loss.set_drw_weight(weight, weighted_mean=self.normalize == 'batch')
             self._source[id(loss)] = loss.cls_num
         if active and not self._active:
-            unit = 'epoch' if self.by_epoch else 'iteration'
+            unit = self._unit
             print_log(f'DRWHook: deferred re-weighting on from {unit} {self.start} (now '
                       f'{unit} {self._position(runner)}, class_weight={self._weight_repr()}, '
                       f'normalize={self.normalize!r}) for '
@@ -176,11 +168,7 @@ class DRWHook(Hook):
         return str([round(float(w), 4) for w in self.class_weight])
 
     def before_train(self, runner: Any) -> None:
-        from mmengine.runner import IterBasedTrainLoop
-        if self.by_epoch and isinstance(runner.train_loop, IterBasedTrainLoop):
-            raise ValueError('DRWHook(by_epoch=True) cannot work with an iteration-based '
-                             'train loop (the epoch never advances): set by_epoch=False and '
-                             'give start as an iteration')
+        self._check_loop(runner)
         self._losses = None
         if not self._find_losses(runner):
             warn_once('DRWHook-no-loss', 'DRWHook: the model contains no mmloss_plugin loss; '
@@ -191,11 +179,3 @@ class DRWHook(Hook):
                       're-balances twice (class-balanced batches and class-balanced weights); '
                       'use one of them')
         self._apply(runner)
-
-    def before_train_epoch(self, runner: Any) -> None:
-        if self.by_epoch:
-            self._apply(runner)
-
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        if not self.by_epoch:
-            self._apply(runner)

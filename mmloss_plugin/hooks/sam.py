@@ -29,14 +29,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..losses.utils import check_non_negative_int, check_positive, warn_once
+from ..losses.utils import check_positive, warn_once
 from ..registry import register_hook
+from .schedule import StartScheduledHook
 
 __all__ = ['SAMHook', 'sam_perturbation']
 
@@ -66,7 +66,7 @@ def sam_perturbation(params: List[torch.Tensor], rho: float) -> Optional[List[to
 
 
 @register_hook
-class SAMHook(Hook):
+class SAMHook(StartScheduledHook):
     r"""Train with sharpness-aware minimisation (SAM) from ``start`` on.
 
     Before ``start`` (0-based epoch, or iteration with ``by_epoch=False``) the model's own
@@ -100,22 +100,14 @@ class SAMHook(Hook):
 
     def __init__(self, rho: float = 0.05, start: int = 0, by_epoch: bool = True) -> None:
         self.rho = check_positive(rho, 'SAMHook: rho')
-        self.start = check_non_negative_int(start, 'SAMHook: start',
-                                            ' (0-based epoch or iteration index)')
-        if not isinstance(by_epoch, bool):
-            raise TypeError(f'SAMHook: by_epoch must be a bool, got {by_epoch!r}')
-        self.by_epoch = by_epoch
+        self._init_schedule(start, by_epoch)
         self._active = False
         self._model: Optional[nn.Module] = None
         self._announced = False
 
     # ------------------------------------------------------------------ hook points
     def before_train(self, runner: Any) -> None:
-        from mmengine.runner import IterBasedTrainLoop
-        if self.by_epoch and isinstance(runner.train_loop, IterBasedTrainLoop):
-            raise ValueError('SAMHook(by_epoch=True) cannot work with an iteration-based '
-                             'train loop (the epoch never advances): set by_epoch=False and '
-                             'give start as an iteration')
+        self._check_loop(runner)
         wrapper = runner.optim_wrapper
         if not isinstance(wrapper, OptimWrapper):
             raise TypeError('SAMHook needs a single optimizer (an OptimWrapper), got '
@@ -130,15 +122,7 @@ class SAMHook(Hook):
                                'SAMHooks in custom_hooks?)')
         self._model = model
         model.train_step = self._make_train_step(model, model.train_step)
-        self._update(runner)
-
-    def before_train_epoch(self, runner: Any) -> None:
-        if self.by_epoch:
-            self._update(runner)
-
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        if not self.by_epoch:
-            self._update(runner)
+        self._apply(runner)
 
     def after_train(self, runner: Any) -> None:
         if self._model is not None and 'train_step' in vars(self._model):
@@ -146,11 +130,11 @@ class SAMHook(Hook):
         self._model = None
 
     # ------------------------------------------------------------------ internals
-    def _update(self, runner: Any) -> None:
-        position = runner.epoch if self.by_epoch else runner.iter
+    def _apply(self, runner: Any) -> None:
+        position = self._position(runner)
         self._active = position >= self.start
         if self._active and not self._announced:
-            unit = 'epoch' if self.by_epoch else 'iteration'
+            unit = self._unit
             print_log(f'SAMHook: sharpness-aware minimisation (rho={self.rho}) from {unit} '
                       f'{self.start} (now {unit} {position}); each step makes two forward and '
                       'backward passes', logger='current')
