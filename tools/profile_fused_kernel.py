@@ -12,6 +12,9 @@ Two measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
   against the two compiled kernels alone (the rest is label and finite checks, the autograd
   wrapper and call overhead), and the eager path for comparison.
 
+* **Label dtype inside the forward kernel.** The kernel with int32 label comparisons
+  (``fused_stats.LABEL_DTYPE``, the default) against int64 ones, timed round-robin.
+
 Every time is the minimum over ``--repeat`` calls after a warm-up (the least disturbed run).
 
 Example::
@@ -93,6 +96,23 @@ def step_split(shape: tuple, classes: int, repeat: int, device: torch.device) ->
     rows['backward kernel alone'] = best_ms(lambda: kernels[1](probs, yf, None, False, grads),
                                             repeat, device)
     rows['eager softmax alone'] = best_ms(lambda: torch.softmax(zf, 1), repeat, device)
+    # int32 (the default since December 2026) against int64 label comparisons inside the
+    # forward kernel, timed round-robin so that drifts of the machine's speed hit both alike
+    label_dtype, variants = fused_stats.LABEL_DTYPE, {}
+    try:
+        for dtype in (torch.int32, torch.int64):
+            fused_stats.LABEL_DTYPE = dtype
+            kernels[0](zf, yf, None, False, False)  # compile this variant (dynamo guard)
+            variants[dtype] = float('inf')
+        for _ in range(repeat):
+            for dtype in variants:
+                fused_stats.LABEL_DTYPE = dtype
+                variants[dtype] = min(variants[dtype], best_ms(
+                    lambda: kernels[0](zf, yf, None, False, False), 1, device))
+    finally:
+        fused_stats.LABEL_DTYPE = label_dtype
+    rows['forward kernel, int32 labels (round-robin)'] = variants[torch.int32]
+    rows['forward kernel, int64 labels (round-robin)'] = variants[torch.int64]
     return rows
 
 

@@ -31,8 +31,8 @@ import torch
 
 from ..utils import warn_once
 
-__all__ = ['MAX_FUSED_CLASSES', 'RECOMPILE_LIMIT', 'fused_region_sums', 'fused_nll_sums',
-           'supports_classes', 'compile_error']
+__all__ = ['MAX_FUSED_CLASSES', 'RECOMPILE_LIMIT', 'LABEL_DTYPE', 'fused_region_sums',
+           'fused_nll_sums', 'supports_classes', 'compile_error']
 
 #: Above this many classes the unrolled kernels are no faster than the eager path, which
 #: region_stats then uses (registers spill, C exponentials per pixel, long compilation).
@@ -67,6 +67,18 @@ def _probs(z: torch.Tensor, use_sigmoid: bool) -> List[torch.Tensor]:
     return [ek * inv for ek in es]
 
 
+#: dtype of a label map inside the kernels. The caller checked the labels are in [0, C), so
+#: int32 holds them: one conversion per pixel, then C 32-bit comparisons instead of C 64-bit
+#: ones (10-17 % off the CPU forward kernel; ``tools/profile_fused_kernel.py`` compares the
+#: two). A module constant that dynamo guards on: changing it compiles the other variant.
+LABEL_DTYPE = torch.int32
+
+
+def _labels(target: torch.Tensor) -> torch.Tensor:
+    """A label map as :data:`LABEL_DTYPE` inside the kernels; dense targets as they are."""
+    return target if target.is_floating_point() else target.to(LABEL_DTYPE)
+
+
 def _indicator(target: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
     """(N, S) target of class ``k``: ``[y = k]`` for a label map, the k-th row of a dense one."""
     return target[:, k] if target.is_floating_point() else (target == k).to(dtype)
@@ -81,6 +93,7 @@ def _forward(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor]
              use_sigmoid: bool, second: bool) -> Tuple[torch.Tensor, ...]:
     """Forward kernel: (N, C) sums of :func:`fused_region_sums`, then the probabilities."""
     sums: List[List[torch.Tensor]] = [[] for _ in range(5 if second else 3)]
+    target = _labels(target)
     ps = _probs(z, use_sigmoid)
     for k, pk in enumerate(ps):
         g, m = _indicator(target, k, z.dtype), _row(mask, k)
@@ -98,6 +111,7 @@ def _backward(p: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor
               use_sigmoid: bool, grads: Sequence[torch.Tensor]) -> torch.Tensor:
     """Backward kernel: the (N, C, S) gradient of the logits from the sums' gradients."""
     ps = p.unbind(1)
+    target = _labels(target)
     dl = []  # dL/dp_k = m (a_k + b_k g_k (+ 2 p_k (a2_k + b2_k g_k)))
     for k, pk in enumerate(ps):
         g, m = _indicator(target, k, p.dtype), _row(mask, k)
@@ -116,6 +130,7 @@ def _nll_forward(z: torch.Tensor, index: torch.Tensor,
     r"""Cross-entropy kernel: (N, C) sums
     :math:`\sum_s m_s [y_s = k] (\operatorname{lse}(z_s) - z_{k,s})`."""
     zs = z.unbind(1)
+    index = _labels(index)
     top, _, total = _exp_terms(zs)
     lse = total.log() + top
     m = None if mask is None else mask.to(z.dtype)
@@ -132,6 +147,7 @@ def _nll_backward(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Ten
     gradient :math:`e`; the probabilities are recomputed from the logits (nothing of size
     (N, C, S) is kept between the passes)."""
     ps = _probs(z, False)
+    index = _labels(index)
     gs = [_indicator(index, k, z.dtype) for k in range(len(ps))]
     e_y = functools.reduce(torch.add, [grad[:, k:k + 1] * g for k, g in enumerate(gs)])
     if mask is not None:
