@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where the time of a ``fused_kernel=True`` region loss goes (CPU or GPU), as a small table.
 
-Two measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
+Three measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
 
 * **Cost of one exponential inside a compiled kernel.** One compiled kernel evaluates ``K``
   exponentials per element of a float32 vector, a second one the same expression with

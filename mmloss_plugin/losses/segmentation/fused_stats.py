@@ -69,7 +69,7 @@ def _probs(z: torch.Tensor, use_sigmoid: bool) -> List[torch.Tensor]:
 
 #: dtype of a label map inside the kernels. The caller checked the labels are in [0, C), so
 #: int32 holds them: one conversion per pixel, then C 32-bit comparisons instead of C 64-bit
-#: ones (10-17 % off the CPU forward kernel; ``tools/profile_fused_kernel.py`` compares the
+#: ones (7-22 % off the CPU forward kernel; ``tools/profile_fused_kernel.py`` compares the
 #: two). A module constant that dynamo guards on: changing it compiles the other variant.
 LABEL_DTYPE = torch.int32
 
