@@ -108,20 +108,29 @@ def check_ignore_index(ignore_index: Any, num_classes: Optional[int] = None,
     return ignore_index
 
 
-def check_finite(x: torch.Tensor, name: str = 'pred') -> None:
+def check_finite(x: torch.Tensor, name: str = 'pred',
+                 total: Optional[torch.Tensor] = None) -> None:
     """Raise ``ValueError`` naming ``name`` if the floating tensor ``x`` holds NaN or Inf.
 
     The fast path is one ``sum`` (a single reduction without a temporary, several times
     cheaper than ``isfinite(x).all()`` on CPU); NaN/Inf entries make the sum non-finite. Only
     then — or when a sum of huge finite values overflows — are the entries tested one by one.
     Non-tensors and non-floating tensors are left to the callers' own checks.
+
+    Args:
+        x (Tensor): The tensor to check.
+        name (str): How the error message names it.
+        total (Tensor, optional): The sum of ``x`` (any partial sums of it), already computed
+            elsewhere — e.g. inside a fused kernel that reads ``x`` anyway — instead of the
+            pass over ``x``.
     """
     if not torch.is_tensor(x) or not x.is_floating_point() or x.numel() == 0:
         return
     x = x.detach()
-    # float16 sums of large maps overflow easily (65504): accumulate those in float32
-    total = x.sum(dtype=torch.float32) if x.dtype == torch.float16 else x.sum()
-    if bool(torch.isfinite(total)):
+    if total is None:
+        # float16 sums of large maps overflow easily (65504): accumulate those in float32
+        total = x.sum(dtype=torch.float32) if x.dtype == torch.float16 else x.sum()
+    if bool(torch.isfinite(total).all()):
         return
     n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
     if n_nan or n_inf:
@@ -505,6 +514,21 @@ class BaseLoss(nn.Module):
         except TypeError:  # torch < 2.0: no keyword arguments in pre-hooks
             self.register_forward_pre_hook(_check_positional_pred)
 
+    #: Whether ``forward`` checks ``pred`` for NaN/Inf itself (a fused kernel that reads the
+    #: logits anyway returns their sum) instead of the pre-hook's pass over them; such a
+    #: ``forward`` calls :meth:`deferred_finite_check` and checks on every path.
+    defers_finite_check: bool = False
+
+    def deferred_finite_check(self, pred: torch.Tensor) -> Optional[str]:
+        """Name for the error of the NaN/Inf check ``forward`` still owes ``pred``, or ``None``.
+
+        ``None`` unless :attr:`defers_finite_check` is set and ``pred`` was not already
+        checked by an enclosing loss (:func:`pred_checked`).
+        """
+        if not self.defers_finite_check or pred is getattr(_CHECKED, 'pred', None):
+            return None
+        return f'{type(self).__name__}: pred'
+
     # -- properties mmseg/mmpretrain expect
     @property
     def loss_name(self) -> str:
@@ -701,7 +725,8 @@ def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
 
     Runs before every loss formula, so each loss reports these mistakes the same way (shape
     and target checks follow in the losses, e.g. :func:`prepare_targets`). Non-tensors are
-    left to ``forward``.
+    left to ``forward``. A loss whose :attr:`BaseLoss.defers_finite_check` is set checks
+    finiteness in ``forward`` instead, from sums its fused kernel computes anyway.
     """
     pred = args[0] if args else kwargs.get(_first_forward_arg(type(module)))
     if not torch.is_tensor(pred) or pred is getattr(_CHECKED, 'pred', None):
@@ -710,7 +735,8 @@ def _check_pred(module: nn.Module, args: tuple, kwargs: dict) -> None:
     if pred.numel() == 0:
         raise ValueError(f'{name}: pred is empty (shape {tuple(pred.shape)}); a loss needs at '
                          'least one sample (check the data pipeline and batch size)')
-    check_finite(pred, f'{name}: pred')
+    if not getattr(module, 'defers_finite_check', False):  # else forward checks it
+        check_finite(pred, f'{name}: pred')
 
 
 def _check_positional_pred(module: nn.Module, args: tuple) -> None:

@@ -41,6 +41,7 @@ import torch
 
 from ..utils import (
     BaseLoss,
+    check_finite,
     check_ignore_index,
     check_non_negative,
     float32_compute,
@@ -387,7 +388,8 @@ def _fused_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
 
 def region_stats(logits: torch.Tensor, targets: SegTargets, use_sigmoid: bool = False,
                  batch: bool = False, second_moments: bool = False,
-                 fused_kernel: bool = False) -> RegionStats:
+                 fused_kernel: bool = False, finite_check: Optional[str] = None
+                 ) -> RegionStats:
     r"""Per-class TP, :math:`\Sigma p`, :math:`\Sigma g` (and second moments) of a prediction.
 
     Applies the activation (softmax over classes, or sigmoid) to ``logits`` and reduces over
@@ -407,6 +409,10 @@ def region_stats(logits: torch.Tensor, targets: SegTargets, use_sigmoid: bool = 
             :mod:`~mmloss_plugin.losses.segmentation.fused_stats` (one pass over the logits
             forward, one backward); with more classes, or when they can not be compiled, the
             eager path runs (with a one-time warning).
+        finite_check (str, optional): Also check ``logits`` for NaN/Inf, naming them so in
+            the error (:func:`~mmloss_plugin.losses.utils.check_finite`). The fused kernels
+            make their :math:`\Sigma p` NaN where a logit is not finite, which saves the
+            check's own pass over the logits.
 
     Returns:
         RegionStats: (B, K) sums with B = 1 if ``batch`` else N and K the number of channels.
@@ -420,6 +426,8 @@ def region_stats(logits: torch.Tensor, targets: SegTargets, use_sigmoid: bool = 
     m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask)
     target = targets.index if targets.index is not None else targets.dense.to(dtype)
     outs = _fused_sums(z, target, mask, use_sigmoid, second_moments) if fused_kernel else None
+    if finite_check is not None:
+        check_finite(z, finite_check, total=None if outs is None else outs[0])
     if outs is not None:
         pred_sum, tp, target_sum = outs[:3]
         pred_sq, tp_sq = (outs[3], outs[4]) if second_moments else (None, None)
@@ -484,8 +492,10 @@ class RegionLoss(BaseLoss):
             probabilities are the only (N, C, S) tensor kept besides the gradient. The first
             call for each number of classes, dtype, activation and weighting compiles (about
             15 s on a 2-core CPU with an empty inductor cache, 1-2 s with inductor's on-disk
-            cache), and small inputs gain nothing (the compiled call has a fixed cost of
-            about 0.2 ms on CPU). More than 16 classes keep the eager path; if compilation
+            cache), and small inputs gain nothing (one forward+backward step on a 2x4x8x8
+            input takes about 0.7 ms on one CPU thread, 0.6 ms eager). The NaN/Inf check of
+            ``pred`` comes from the forward kernel's own sums instead of a separate pass.
+            More than 16 classes keep the eager path; if compilation
             fails, a one-time warning is issued and the eager path is used. Default False.
     """
 
@@ -513,6 +523,11 @@ class RegionLoss(BaseLoss):
         self.fused_kernel = fused_kernel
         self.smooth = check_non_negative(smooth, 'smooth')
         self.ignore_index = ignore_index
+
+    @property
+    def defers_finite_check(self) -> bool:
+        """With ``fused_kernel`` the NaN/Inf check of ``pred`` rides on the forward kernel."""
+        return self.fused_kernel
 
     def extra_repr(self) -> str:
         return (f'use_sigmoid={self.use_sigmoid}, include_background={self.include_background}, '
@@ -559,7 +574,8 @@ class RegionLoss(BaseLoss):
         reduction = self._reduction(reduction_override)
         with float32_compute(pred):
             stats = region_stats(to_float32(pred), targets, self.use_sigmoid, self.batch,
-                                 self.second_moments, self.fused_kernel)
+                                 self.second_moments, self.fused_kernel,
+                                 self.deferred_finite_check(pred))
             class_weight = self.effective_class_weight()
             if not self.include_background:
                 if num_classes == 1:

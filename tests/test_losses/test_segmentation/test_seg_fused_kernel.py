@@ -1,5 +1,7 @@
 """The opt-in ``fused_kernel`` (torch.compile) paths of the region losses and of the weighted
 cross-entropy equal the eager ones."""
+import contextlib
+
 import pytest
 import torch
 
@@ -176,3 +178,95 @@ def test_wce_compile_failure_falls_back_with_one_warning(fresh, monkeypatch):
     assert isinstance(fused_stats.compile_error, RuntimeError)
     eager = _ce_value_and_grad(WeightedCrossEntropyLoss(), x, y, ignore_index=255)
     torch.testing.assert_close(fused, eager, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------- NaN/Inf check folded into the kernels
+def _spy_finite_checks(monkeypatch):
+    """Record ``(name, total given)`` for every finite check of a prediction."""
+    from mmloss_plugin.losses import utils
+    from mmloss_plugin.losses.classification import cross_entropy
+    from mmloss_plugin.losses.segmentation import stats
+    calls, real = [], utils.check_finite
+
+    def spy(x, name='pred', total=None):
+        calls.append((name, total is not None))
+        return real(x, name, total)
+    for module in (utils, stats, cross_entropy):
+        monkeypatch.setattr(module, 'check_finite', spy)
+    return calls
+
+
+FUSED_LOSSES = {
+    'SoftDiceLoss': lambda: SoftDiceLoss(fused_kernel=True),
+    'SoftDiceLoss-sigmoid': lambda: SoftDiceLoss(use_sigmoid=True, fused_kernel=True),
+    'SensitivitySpecificityLoss': lambda: SensitivitySpecificityLoss(fused_kernel=True),
+    'WeightedCrossEntropyLoss': lambda: WeightedCrossEntropyLoss(fused_kernel=True),
+}
+
+
+@pytest.mark.parametrize('bad', ['nan', 'inf', '-inf'])
+@pytest.mark.parametrize('name', list(FUSED_LOSSES))
+def test_fused_kernels_check_pred_for_nan_and_inf(fresh, monkeypatch, name, bad):
+    # a -inf logit gives a finite softmax (probability 0) and +-inf a finite sigmoid: the
+    # kernels' outputs alone would not show them, the logit sum they return does
+    reason = _inductor_error()
+    if reason is not None:
+        pytest.skip(f'torch.compile (inductor) can not compile here: {reason}')
+    x, y, _ = _inputs()
+    calls = _spy_finite_checks(monkeypatch)
+    FUSED_LOSSES[name]()(x, y, ignore_index=255)  # a finite prediction passes
+    assert fused_stats.compile_error is None
+    loss_name = name.split('-')[0]
+    # one check, on the sum the forward kernel returned: no pass of its own over the logits
+    assert calls == [(f'{loss_name}: pred', True)]
+    x[1, 2, 3, 4] = float(bad)
+    counts = (1, 0) if bad == 'nan' else (0, 1)
+    with pytest.raises(ValueError, match=rf'{loss_name}: pred contains {counts[0]} NaN and '
+                                         rf'{counts[1]} Inf'):
+        FUSED_LOSSES[name]()(x, y, ignore_index=255)
+
+
+@pytest.mark.parametrize('path', ['many_classes', 'compile_failure', 'wce_pixel_weight'])
+def test_eager_fallbacks_of_fused_losses_still_check_pred(fresh, monkeypatch, path):
+    def broken():
+        raise RuntimeError('no compiler')
+    monkeypatch.setattr(fused_stats, '_compiled', broken)
+    c = fused_stats.MAX_FUSED_CLASSES + 1 if path == 'many_classes' else 3
+    x, y, w = _inputs(c=c)
+    x[0, 1, 2, 3] = float('-inf')
+    loss = WeightedCrossEntropyLoss(fused_kernel=True) if path == 'wce_pixel_weight' \
+        else SoftDiceLoss(fused_kernel=True)
+    kw = {'weight': w} if path == 'wce_pixel_weight' else {}
+    # the eager region path warns why it runs; per-pixel weights never reach the kernels
+    warns = contextlib.nullcontext() if kw else pytest.warns(UserWarning)
+    with warns, pytest.raises(ValueError, match=r'Loss: pred contains 0 NaN and 1 Inf'):
+        loss(x, y, ignore_index=255, **kw)
+
+
+def test_compound_of_fused_losses_checks_pred_once(fresh, monkeypatch):
+    from mmloss_plugin.losses import CompoundLoss
+    monkeypatch.setattr(fused_stats, '_compiled', lambda: pytest.fail('must not compile'))
+    calls = _spy_finite_checks(monkeypatch)
+    x, y, _ = _inputs(c=fused_stats.MAX_FUSED_CLASSES + 1)  # eager path: no compilation
+    loss = CompoundLoss(losses=[dict(type='SoftDiceLoss', fused_kernel=True),
+                                dict(type='WeightedCrossEntropyLoss', fused_kernel=True)])
+    with pytest.warns(UserWarning, match='classes use the eager implementation'):
+        loss(x, y, ignore_index=255)
+    assert calls == [('CompoundLoss: pred', False)]  # the terms trust the compound's check
+
+
+def test_kernel_calls_restore_the_recompile_limit(fresh, monkeypatch):
+    import torch._dynamo
+    seen = []
+
+    def kernel(*args):
+        seen.append(torch._dynamo.config.recompile_limit)
+        raise RuntimeError('no compiler')
+    monkeypatch.setattr(fused_stats, '_compiled', lambda: (kernel,))
+    monkeypatch.setattr(torch._dynamo.config, 'recompile_limit', 3)
+    x, y, _ = _inputs()
+    with pytest.warns(UserWarning, match='falling back'):
+        assert fused_stats.fused_region_sums(x.flatten(2), y.flatten(1).clamp(0, 2), None,
+                                             False, False) is None
+    assert seen == [fused_stats.RECOMPILE_LIMIT]  # raised while the kernel ran
+    assert torch._dynamo.config.recompile_limit == 3  # and restored, also after an error
