@@ -24,6 +24,7 @@ once; the caller then uses the eager path.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import List, Optional, Sequence, Tuple
 
@@ -191,18 +192,50 @@ class _NoKernelError(Exception):
     """The forward kernel can not run: :func:`fused_region_sums` returns ``None``."""
 
 
+def _recompile_limit() -> Tuple[object, Optional[str], Optional[int]]:
+    """``(config, name, value)`` of dynamo's recompile limit; name and value ``None`` if absent.
+
+    torch < 2.6 names it ``cache_size_limit``. pytest's (9.2) ``monkeypatch`` undo deletes torch
+    config entries, which hides them until they are assigned again: that reads as absent.
+    """
+    import torch._dynamo
+    config = torch._dynamo.config
+    for name in ('recompile_limit', 'cache_size_limit'):
+        value = getattr(config, name, None)
+        if value is not None:
+            return config, name, value
+    return config, None, None
+
+
+@contextlib.contextmanager
+def recompile_limit_raised():
+    """Context in which dynamo's recompile limit is at least :data:`RECOMPILE_LIMIT`.
+
+    For callers of :func:`_compiled`'s kernels outside :func:`_run` (benchmarks, profilers):
+    without it they share the default limit of 8 with every other compiled function.
+    """
+    config, name, previous = _recompile_limit()
+    if name is None:
+        yield
+        return
+    setattr(config, name, max(RECOMPILE_LIMIT, previous))
+    try:
+        yield
+    finally:
+        setattr(config, name, previous)
+
+
 def _run(which: int, *args):
     """Result of compiled kernel ``which`` (index into :func:`_compiled`), or ``None``."""
     if compile_error is not None:
         return None
-    import torch._dynamo
-    config = torch._dynamo.config
-    # set and restored by hand: ``config.patch`` costs about 40 us a call on CPU (it builds a
-    # class each time), a quarter of a small crop's whole compiled step
-    previous = config.recompile_limit
-    limit = max(RECOMPILE_LIMIT, previous)
+    # set and restored by hand, not with a context manager: ``config.patch`` costs about 40 us
+    # a call on CPU (it builds a class each time), a quarter of a small crop's compiled step
+    config, name, previous = _recompile_limit()
+    limit = previous if name is None else max(RECOMPILE_LIMIT, previous)
     try:
-        config.recompile_limit = limit
+        if name is not None:
+            setattr(config, name, limit)
         return _compiled()[which](*args)
     except Exception as e:
         if type(e).__name__ == 'FailOnRecompileLimitHit':  # the kernels still work
@@ -213,7 +246,8 @@ def _run(which: int, *args):
             _disable(e)
         return None
     finally:
-        config.recompile_limit = previous
+        if name is not None:
+            setattr(config, name, previous)
 
 
 class _FusedRegionSums(torch.autograd.Function):

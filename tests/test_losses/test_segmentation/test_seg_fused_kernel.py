@@ -255,18 +255,51 @@ def test_compound_of_fused_losses_checks_pred_once(fresh, monkeypatch):
     assert calls == [('CompoundLoss: pred', False)]  # the terms trust the compound's check
 
 
-def test_kernel_calls_restore_the_recompile_limit(fresh, monkeypatch):
-    import torch._dynamo
-    seen = []
+@pytest.fixture
+def dynamo_config():
+    """``torch._dynamo.config``, its recompile limit restored afterwards by assignment.
 
+    Not through ``monkeypatch``: pytest 9.2's undo deletes the entry (it is not in the module's
+    ``__dict__``), and torch then hides it from every later compilation in the session."""
+    import torch._dynamo
+    config = torch._dynamo.config
+    previous = config.recompile_limit
+    yield config
+    config.recompile_limit = previous
+
+
+def _failing_kernel_call(monkeypatch, seen):
     def kernel(*args):
-        seen.append(torch._dynamo.config.recompile_limit)
+        seen.append(getattr(torch._dynamo.config, 'recompile_limit', None))
         raise RuntimeError('no compiler')
     monkeypatch.setattr(fused_stats, '_compiled', lambda: (kernel,))
-    monkeypatch.setattr(torch._dynamo.config, 'recompile_limit', 3)
     x, y, _ = _inputs()
     with pytest.warns(UserWarning, match='falling back'):
-        assert fused_stats.fused_region_sums(x.flatten(2), y.flatten(1).clamp(0, 2), None,
-                                             False, False) is None
+        return fused_stats.fused_region_sums(x.flatten(2), y.flatten(1).clamp(0, 2), None,
+                                             False, False)
+
+
+def test_kernel_calls_restore_the_recompile_limit(fresh, monkeypatch, dynamo_config):
+    seen = []
+    dynamo_config.recompile_limit = 3
+    assert _failing_kernel_call(monkeypatch, seen) is None
     assert seen == [fused_stats.RECOMPILE_LIMIT]  # raised while the kernel ran
-    assert torch._dynamo.config.recompile_limit == 3  # and restored, also after an error
+    assert dynamo_config.recompile_limit == 3  # and restored, also after an error
+
+
+def test_the_raised_limit_context_restores_the_limit(dynamo_config):
+    dynamo_config.recompile_limit = 3
+    with fused_stats.recompile_limit_raised():
+        assert dynamo_config.recompile_limit == fused_stats.RECOMPILE_LIMIT
+    assert dynamo_config.recompile_limit == 3
+    with pytest.raises(KeyError), fused_stats.recompile_limit_raised():
+        raise KeyError('inside')
+    assert dynamo_config.recompile_limit == 3
+
+
+def test_a_hidden_recompile_limit_falls_back_instead_of_raising(fresh, monkeypatch,
+                                                                 dynamo_config):
+    delattr(dynamo_config, 'recompile_limit')  # what a mock.patch undo leaves behind
+    seen = []
+    assert _failing_kernel_call(monkeypatch, seen) is None
+    assert seen == [None]  # the kernel ran without the limit being touched
