@@ -1,6 +1,6 @@
 # mmloss-plugin developer entry points.
 #
-#   make demo      install (first time ~20 min, then seconds) and run the demo
+#   make demo      install (first time 20-30 min, then seconds) and run the demo
 #   make test      install, lint (ruff) and run the test suite
 #
 # The environment lives in $(VENV) (default .venv); scripts/install.sh creates it and is

@@ -11,7 +11,7 @@
 #   MAX_JOBS        compiler jobs for the one-time mmcv build (default: nproc)
 #
 # The first run compiles mmcv 2.1.0 with its C++/CPU ops from the PyPI sdist
-# (PyPI ships no binary wheel for it). That takes ~15-20 minutes on 2 cores.
+# (PyPI ships no binary wheel for it). That takes 15-30 minutes on 2 cores.
 # The resulting wheel is cached in $MMLOSS_CACHE and reused by every later run,
 # which then completes in about a minute or two.
 set -euo pipefail
@@ -63,7 +63,7 @@ mkdir -p "$WHEELS"
 mmcv_wheel=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$mmcv_wheel" ]; then
   step "no cached mmcv wheel in $WHEELS: building full mmcv $MMCV_VERSION (with ops) from the sdist"
-  echo "  This is a one-time build (~15-20 min on 2 cores). The wheel is cached and reused afterwards."
+  echo "  This is a one-time build (15-30 min on 2 cores). The wheel is cached and reused afterwards."
   echo "  Why: PyPI has no mmcv $MMCV_VERSION wheel, mmsegmentation needs the compiled mmcv.ops,"
   echo "  and torch $TORCH_VERSION headers need C++20 while mmcv's setup.py pins an older standard."
   build=$(mktemp -d)
