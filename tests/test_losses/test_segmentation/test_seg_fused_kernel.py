@@ -299,7 +299,7 @@ def test_the_raised_limit_context_restores_the_limit(dynamo_config):
 
 def test_a_hidden_recompile_limit_falls_back_instead_of_raising(fresh, monkeypatch,
                                                                  dynamo_config):
-    delattr(dynamo_config, 'recompile_limit')  # what a mock.patch undo leaves behind
+    delattr(dynamo_config, 'recompile_limit')  # what pytest 9.2's monkeypatch undo leaves
     seen = []
     assert _failing_kernel_call(monkeypatch, seen) is None
     assert seen == [None]  # the kernel ran without the limit being touched
