@@ -19,13 +19,14 @@ def test_tiny_run_prints_all_rows(tool, capsys):
              for m in re.finditer(r'^  (.+?)\s+(-?[\d.]+) ms$', out, re.M)}
     for row in ('compiled, 2 exp per element', 'eager torch.exp (one pass)',
                 'eager: forward', 'fused_kernel=True: backward', 'forward kernel alone',
-                'backward kernel alone', 'forward kernel, int32 labels (round-robin)',
-                'forward kernel, int64 labels (round-robin)'):
+                'backward kernel alone', 'both kernels, float32 labels, default (round-robin)',
+                'both kernels, int32 labels (round-robin)',
+                'both kernels, int64 labels (round-robin)'):
         assert row in times, out
         assert math.isfinite(times[row])
     assert 'SoftDiceLoss step on 2x3x8x8 logits' in out
     from mmloss_plugin.losses.segmentation import fused_stats
-    assert fused_stats.LABEL_DTYPE is torch.int32  # the int64 comparison left it as it was
+    assert fused_stats.LABEL_DTYPE is torch.float32  # the other variants left it as it was
 
 
 @pytest.mark.parametrize('argv', [['--shape', '2', '8'], ['--classes', '1'], ['--repeat', '0']])

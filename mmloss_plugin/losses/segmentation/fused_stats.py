@@ -84,21 +84,29 @@ def _probs(zs: Sequence[torch.Tensor], use_sigmoid: bool) -> List[torch.Tensor]:
     return [ek * inv for ek in es]
 
 
-#: dtype of a label map inside the kernels. The caller checked the labels are in [0, C), so
-#: int32 holds them: one conversion per pixel, then C 32-bit comparisons instead of C 64-bit
-#: ones (7-22 % off the CPU forward kernel; ``tools/profile_fused_kernel.py`` compares the
-#: two). A module constant that dynamo guards on: changing it compiles the other variant.
-LABEL_DTYPE = torch.int32
+#: dtype in which a label map enters the kernels. The caller checked the labels are in
+#: [0, C); :func:`_labels` converts them once per step, before the forward kernel, and the
+#: converted map is what both kernels read. float32 (exact for every label below 2**24):
+#: each kernel then compares the label with every class in the float unit, with no integer
+#: conversion inside the loop. On an AVX2 CPU (no AVX-512) inductor vectorises int64 (and
+#: bool) loads poorly: converting int64 labels inside the forward kernel was 16-27 % slower
+#: than reading float32 ones, which costs one eager conversion pass
+#: (``tools/profile_fused_kernel.py`` compares float32, int32 and int64). A module constant
+#: that the conversion reads: changing it compiles kernels for the other dtype.
+LABEL_DTYPE = torch.float32
 
 
 def _labels(target: torch.Tensor) -> torch.Tensor:
-    """A label map as :data:`LABEL_DTYPE` inside the kernels; dense targets as they are."""
-    return target if target.is_floating_point() else target.to(LABEL_DTYPE)
+    """A label map as :data:`LABEL_DTYPE` (contiguous); dense targets as they are."""
+    if target.is_floating_point() and target.dim() == 3:
+        return target
+    return target.to(LABEL_DTYPE).contiguous()
 
 
 def _indicator(target: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
-    """(N, S) target of class ``k``: ``[y = k]`` for a label map, the k-th row of a dense one."""
-    return target[:, k] if target.is_floating_point() else (target == k).to(dtype)
+    """(N, S) target of class ``k``: ``[y = k]`` for an (N, S) label map (any dtype), the
+    k-th row of an (N, C', S) dense one."""
+    return target[:, k] if target.dim() == 3 else (target == k).to(dtype)
 
 
 def _row(mask: Optional[torch.Tensor], k: int) -> Optional[torch.Tensor]:
@@ -110,7 +118,6 @@ def _forward(z: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor]
              use_sigmoid: bool, second: bool) -> Tuple[torch.Tensor, ...]:
     """Forward kernel: (N, C) sums of :func:`fused_region_sums`, then the probabilities."""
     sums: List[List[torch.Tensor]] = [[] for _ in range(5 if second else 3)]
-    target = _labels(target)
     zs = z.unbind(1)
     ps = _probs(zs, use_sigmoid)
     for k, pk in enumerate(ps):
@@ -129,7 +136,6 @@ def _backward(p: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor
               use_sigmoid: bool, grads: Sequence[torch.Tensor]) -> torch.Tensor:
     """Backward kernel: the (N, C, S) gradient of the logits from the sums' gradients."""
     ps = p.unbind(1)
-    target = _labels(target)
     dl = []  # dL/dp_k = m (a_k + b_k g_k (+ 2 p_k (a2_k + b2_k g_k)))
     for k, pk in enumerate(ps):
         g, m = _indicator(target, k, p.dtype), _row(mask, k)
@@ -149,7 +155,6 @@ def _nll_forward(z: torch.Tensor, index: torch.Tensor,
     :math:`\sum_s m_s [y_s = k] (\operatorname{lse}(z_s) - z_{k,s})` (NaN where a logit is
     not finite, see :func:`_poison`)."""
     zs = z.unbind(1)
-    index = _labels(index)
     top, _, total = _exp_terms(zs)
     lse = total.log() + top
     m = None if mask is None else mask.to(z.dtype)
@@ -166,7 +171,6 @@ def _nll_backward(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Ten
     gradient :math:`e`; the probabilities are recomputed from the logits (nothing of size
     (N, C, S) is kept between the passes)."""
     ps = _probs(z.unbind(1), False)
-    index = _labels(index)
     gs = [_indicator(index, k, z.dtype) for k in range(len(ps))]
     e_y = functools.reduce(torch.add, [grad[:, k:k + 1] * g for k, g in enumerate(gs)])
     if mask is not None:
@@ -318,7 +322,8 @@ def fused_region_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torc
 
     Args:
         z (Tensor): (N, C, S) logits, float32 or float64.
-        target (Tensor): (N, S) int64 labels in [0, C) (ignored pixels have ``mask`` 0), or
+        target (Tensor): (N, S) integer labels in [0, C) (ignored pixels have ``mask`` 0;
+            converted once to :data:`LABEL_DTYPE`), or
             (N, C, S) float targets (one-channel binary, multi-label or soft), a constant.
         mask (Tensor, optional): (N, S) or (N, C, S) validity times pixel weight.
         use_sigmoid (bool): Sigmoid per channel instead of softmax over channels.
@@ -331,7 +336,7 @@ def fused_region_sums(z: torch.Tensor, target: torch.Tensor, mask: Optional[torc
         :data:`compile_error` — or :data:`RECOMPILE_LIMIT` configurations were compiled).
     """
     try:
-        return _FusedRegionSums.apply(z, target, mask, use_sigmoid, second)
+        return _FusedRegionSums.apply(z, _labels(target), mask, use_sigmoid, second)
     except _NoKernelError:
         return None
 
@@ -346,7 +351,8 @@ def fused_nll_sums(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Te
 
     Args:
         z (Tensor): (N, C, S) logits, float32 or float64.
-        index (Tensor): (N, S) int64 labels in [0, C) (ignored entries have ``mask`` False).
+        index (Tensor): (N, S) integer labels in [0, C) (ignored entries have ``mask`` False;
+            converted once to :data:`LABEL_DTYPE`).
         mask (Tensor, optional): (N, S) bool validity mask (or float weights).
 
     Returns:
@@ -356,6 +362,6 @@ def fused_nll_sums(z: torch.Tensor, index: torch.Tensor, mask: Optional[torch.Te
     if not supports_classes(z.shape[1]):
         return None
     try:
-        return _FusedNLLSums.apply(z, index, mask)
+        return _FusedNLLSums.apply(z, _labels(index), mask)
     except _NoKernelError:
         return None
