@@ -18,20 +18,22 @@ each implementation, and the ratio of the medians (working tree / base; below 1 
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import importlib.util
 import os
 import os.path as osp
 import subprocess
 import sys
 import tempfile
-import time
 from types import ModuleType
 
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, osp.join(REPO, 'tools'))
+
+from _timing import ab_parser, alternate, check_args, median, tiny_shape  # noqa: E402
 
 MODULE = 'mmloss_plugin/losses/segmentation/fused_stats.py'
 #: (loss class name, logits shape, options): the benchmark's shapes, a small crop, a binary map
@@ -67,18 +69,11 @@ def load_base(rev: str) -> ModuleType:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = ab_parser(__doc__.split('\n\n')[0], 40,
+                       'alternating steps per entry (a quarter of it on the volume)')
     parser.add_argument('--base', default='HEAD', help='git revision to compare against')
-    parser.add_argument('--threads', type=int, default=1, help='CPU threads (0: torch default)')
-    parser.add_argument('--repeat', type=int, default=40,
-                        help='alternating steps per entry (a quarter of it on the volume)')
-    parser.add_argument('--tiny', action='store_true',
-                        help='spatial sizes divided by 16 (a quick check that it runs)')
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.threads < 0:
-        parser.error('--repeat >= 1 and --threads >= 0 expected')
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_args(parser, args)
 
     import mmloss_plugin.losses as losses
     import mmloss_plugin.losses.segmentation as package
@@ -93,8 +88,7 @@ def main(argv=None) -> None:
     print('|---|---|---:|---:|---:|---:|---:|')
     try:
         for name, shape, kwargs in CASES:
-            if args.tiny:
-                shape = shape[:2] + tuple(max(d // 16, 2) for d in shape[2:])
+            shape = tiny_shape(shape) if args.tiny else shape
             loss = getattr(losses, name)(fused_kernel=True, **kwargs)
             gen = torch.Generator().manual_seed(0)
             x = torch.randn(shape, generator=gen).requires_grad_()
@@ -117,14 +111,9 @@ def main(argv=None) -> None:
                 raise SystemExit(f'{name} {shape}: base and current differ (loss {float(v0)} '
                                  f'against {float(v1)}, largest gradient difference '
                                  f'{float((g0 - g1).abs().max())})')
-            times = {key: [] for key in impls}
-            steps = args.repeat if x.numel() < 4e6 else max(args.repeat // 4, 1)
-            for i in range(steps):
-                for key in ('base', 'current') if i % 2 else ('current', 'base'):
-                    start = time.perf_counter()
-                    step(key)
-                    times[key].append((time.perf_counter() - start) * 1e3)
-            med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+            rounds = args.repeat if x.numel() < 4e6 else max(args.repeat // 4, 1)
+            times = alternate({key: functools.partial(step, key) for key in impls}, rounds)
+            med = {k: median(v) for k, v in times.items()}
             label = name + (' (sigmoid)' if kwargs.get('use_sigmoid') else '')
             print(f'| {label} | {"x".join(map(str, shape))} | {med["base"]:.2f} | '
                   f'{med["current"]:.2f} | {min(times["base"]):.2f} | '

@@ -10,25 +10,23 @@ saved; the kernels' own cost is measured by ``tools/profile_fused_kernel.py``.
 
     python tools/profile_fused_overhead.py --threads 1
 """
-import argparse
-import time
+import functools
+import os.path as osp
+import sys
 
 import torch
 import torch._dynamo
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _timing import ab_parser, alternate, check_args, median, tiny_shape  # noqa: E402
+
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--threads', type=int, default=1, help='CPU threads (0: torch default)')
-    parser.add_argument('--repeat', type=int, default=200,
-                        help='alternating steps per entry (a quarter of it on large inputs)')
-    parser.add_argument('--tiny', action='store_true',
-                        help='spatial sizes divided by 16 (a quick check that it runs)')
+    parser = ab_parser(__doc__.split('\n\n')[0], 200,
+                       'alternating steps per entry (a quarter of it on large inputs)')
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error('--repeat must be at least 1')
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_args(parser, args)
 
     from mmloss_plugin.losses.classification.cross_entropy import WeightedCrossEntropyLoss
     from mmloss_plugin.losses.segmentation import fused_stats
@@ -62,22 +60,19 @@ def main(argv=None) -> None:
             losses = {'previous': previous(cls)(fused_kernel=True, **kwargs),
                       'current': cls(fused_kernel=True, **kwargs)}
             runs = {'previous': previous_run, 'current': current_run}
-            if args.tiny:
-                shape = shape[:2] + tuple(max(d // 16, 2) for d in shape[2:])
+            shape = tiny_shape(shape) if args.tiny else shape
             x = torch.randn(shape, requires_grad=True)
             target = torch.randint(0, max(shape[1], 2), (shape[0],) + shape[2:])
-            times = {k: [] for k in losses}
-            steps = args.repeat if x.numel() < 1e6 else max(args.repeat // 4, 1)
-            warmup = 2 if args.tiny else 10
-            for i in range(steps + warmup):
-                for key in ('previous', 'current') if i % 2 else ('current', 'previous'):
-                    fused_stats._run = runs[key]
-                    x.grad = None
-                    start = time.perf_counter()
-                    losses[key](x, target).backward()
-                    if i >= warmup:  # compilation and warm-up first
-                        times[key].append(time.perf_counter() - start)
-            med = {k: sorted(v)[len(v) // 2] * 1e3 for k, v in times.items()}
+
+            def step(key, losses=losses, runs=runs, x=x, target=target):
+                fused_stats._run = runs[key]
+                x.grad = None
+                losses[key](x, target).backward()
+            rounds = args.repeat if x.numel() < 1e6 else max(args.repeat // 4, 1)
+            times = alternate({'current': functools.partial(step, 'current'),
+                               'previous': functools.partial(step, 'previous')},
+                              rounds, warmup=2 if args.tiny else 10)
+            med = {k: median(v) for k, v in times.items()}
             label = name + (' (sigmoid)' if kwargs.get('use_sigmoid') else '')
             print(f'| {label} | {"x".join(map(str, shape))} | {med["previous"]:.2f} | '
                   f'{med["current"]:.2f} | {med["current"] / med["previous"]:.2f} |', flush=True)
