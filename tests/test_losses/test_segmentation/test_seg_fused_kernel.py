@@ -62,6 +62,29 @@ def test_fused_equals_eager_value_and_gradient(fresh):
     torch.testing.assert_close(fused[1], eager[1], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize('loss_cls', [SoftDiceLoss, WeightedCrossEntropyLoss])
+def test_kernels_read_label_maps_in_label_dtype(fresh, monkeypatch, loss_cls):
+    """Label maps are converted once, before the kernels, to fused_stats.LABEL_DTYPE (float32:
+    inductor's integer loads vectorise poorly on AVX2), and the values still equal eager."""
+    reason = _inductor_error()
+    if reason is not None:
+        pytest.skip(f'torch.compile (inductor) can not compile here: {reason}')
+    seen, run = [], fused_stats._run
+
+    def recording_run(which, *args):
+        seen.append((which, args[1].dtype, args[1].shape))
+        return run(which, *args)
+    monkeypatch.setattr(fused_stats, '_run', recording_run)
+    x, y, _ = _inputs(c=4)
+    eager = _value_and_grad(loss_cls(ignore_index=255), x, y, None)
+    fused = _value_and_grad(loss_cls(ignore_index=255, fused_kernel=True), x, y, None)
+    assert fused_stats.LABEL_DTYPE is torch.float32
+    assert len(seen) == 2, seen  # forward and backward kernel, both on the converted map
+    assert all(dtype is torch.float32 and tuple(shape) == (2, 30) for _, dtype, shape in seen)
+    torch.testing.assert_close(fused[0], eager[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], eager[1], rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize('case', ['second_moments', 'sigmoid_binary'])
 def test_fused_equals_eager_other_paths(fresh, case):
     # second moments (sum p^2 terms) and a dense one-channel target take other kernel branches
