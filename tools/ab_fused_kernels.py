@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -54,17 +53,15 @@ def load_base(rev: str) -> ModuleType:
         detail = (getattr(e, 'stderr', '') or str(e)).strip()
         raise SystemExit(f'--base {rev!r}: can not read {MODULE} at that revision '
                          f'({detail})') from None
-    tmp = tempfile.mkdtemp(prefix='ab_fused_')
-    path = osp.join(tmp, 'fused_stats_base.py')
-    with open(path, 'w') as f:
-        f.write(source)
     name = 'mmloss_plugin.losses.segmentation._fused_stats_base'
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # its relative imports resolve inside the package
-    os.remove(path)
-    os.rmdir(tmp)
+    with tempfile.TemporaryDirectory(prefix='ab_fused_') as tmp:
+        path = osp.join(tmp, 'fused_stats_base.py')
+        with open(path, 'w') as f:
+            f.write(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # its relative imports resolve inside the package
     return module
 
 
