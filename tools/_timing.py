@@ -1,13 +1,14 @@
-"""Shared pieces of the A/B timing tools (``ab_fused_kernels.py``, ``profile_fused_overhead.py``).
+"""Shared pieces of the A/B timing tools (``ab_fused_kernels.py``, ``profile_fused_overhead.py``;
+``profile_fused_kernel.py`` uses :func:`alternate` for its label-dtype variants).
 
-Both compare two implementations by alternating their steps in one process: on a CPU whose
+They compare two implementations by alternating their steps in one process: on a CPU whose
 speed drifts between processes that is the only comparison that shows a 10-20 % change.
 """
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import torch
 
@@ -35,15 +36,15 @@ def tiny_shape(shape: tuple) -> tuple:
     return shape[:2] + tuple(max(d // 16, 2) for d in shape[2:])
 
 
-def alternate(steps: Dict[str, Callable[[], object]], rounds: int,
-              warmup: int = 0) -> Dict[str, List[float]]:
+def alternate(steps: Dict[Any, Callable[[], object]], rounds: int,
+              warmup: int = 0) -> Dict[Any, List[float]]:
     """Milliseconds of each step over ``rounds`` rounds, after ``warmup`` untimed rounds.
 
     Each round runs every step once; the order is reversed every other round, so that a
     step never always follows the same other one.
     """
     keys = list(steps)
-    times: Dict[str, List[float]] = {k: [] for k in keys}
+    times: Dict[Any, List[float]] = {k: [] for k in keys}
     for i in range(warmup + rounds):
         for key in (keys if i % 2 == 0 else keys[::-1]):
             start = time.perf_counter()

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -33,6 +34,9 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import alternate  # noqa: E402
 
 
 def best_ms(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
@@ -111,26 +115,26 @@ def _kernel_rows(z, y, classes, n, repeat, device) -> dict:
     # the label map converted to each dtype (as fused_stats._labels does, once per step; a
     # no-op for int64), then both kernels on it: timed round-robin so that drifts of the
     # machine's speed hit every variant alike
-    label_dtype, variants = fused_stats.LABEL_DTYPE, {}
+    label_dtype = fused_stats.LABEL_DTYPE
 
-    def kernels_step():
+    def kernels_step(dtype):
+        fused_stats.LABEL_DTYPE = dtype
         labels = fused_stats._labels(y.flatten(1))
         p = kernels[0](zf, labels, None, False, False)[-1]
-        return kernels[1](p, labels, None, False, grads)
+        grad = kernels[1](p, labels, None, False, grads)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        return grad
     try:
-        for dtype in LABEL_DTYPES:
-            fused_stats.LABEL_DTYPE = dtype
-            kernels_step()  # compile this variant (new input dtype)
-            variants[dtype] = float('inf')
-        for _ in range(repeat):
-            for dtype in variants:
-                fused_stats.LABEL_DTYPE = dtype
-                variants[dtype] = min(variants[dtype], best_ms(kernels_step, 1, device))
+        variants = {dtype: functools.partial(kernels_step, dtype) for dtype in LABEL_DTYPES}
+        for step in variants.values():
+            step()  # compile this variant (new input dtype)
+        times = alternate(variants, repeat)
     finally:
         fused_stats.LABEL_DTYPE = label_dtype
-    for dtype, ms in variants.items():
+    for dtype, ms in times.items():
         default = ', default' if dtype is label_dtype else ''
-        rows[f'both kernels, {_dtype_name(dtype)} labels{default} (round-robin)'] = ms
+        rows[f'both kernels, {_dtype_name(dtype)} labels{default} (round-robin)'] = min(ms)
     return rows
 
 
