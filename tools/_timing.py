@@ -1,4 +1,4 @@
-"""Shared pieces of the A/B timing tools (``ab_fused_kernels.py``, ``profile_fused_overhead.py``;
+"""Shared pieces of the A/B timing tools (``ab_losses.py``, ``profile_fused_overhead.py``;
 ``profile_fused_kernel.py`` uses :func:`alternate` for its label-dtype variants).
 
 They compare two implementations by alternating their steps in one process: on a CPU whose

@@ -29,8 +29,8 @@ __all__ = [
     'check_reduction', 'check_positive', 'check_non_negative', 'check_unit_interval',
     'check_ignore_index', 'check_finite',
     'load_class_counts', 'class_weights_from_counts', 'resolve_class_weight',
-    'check_class_labels', 'split_ignored_labels', 'to_float32', 'float32_compute', 'Targets',
-    'prepare_targets', 'warn_once', 'pred_checked',
+    'check_class_labels', 'mask_ignored', 'split_ignored_labels', 'to_float32',
+    'float32_compute', 'Targets', 'prepare_targets', 'warn_once', 'pred_checked',
 ]
 
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -150,14 +150,44 @@ def check_class_labels(label: torch.Tensor, num_classes: int, ignore_index: Opti
     split_ignored_labels(label, num_classes, ignore_index, name)
 
 
+def mask_ignored(x: torch.Tensor, ignore_index: Optional[int]
+                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Any, Any]:
+    """Set entries equal to ``ignore_index`` to 0 and return the range of the others.
+
+    Min/max run on the host copy of one ``aminmax`` pass; only when ``ignore_index`` lies within
+    that range is the validity mask built (and min/max recomputed with ignored entries set to
+    0). No boolean indexing, which is several times slower on large maps. Works on integer and
+    floating tensors (a NaN makes ``lo``/``hi`` NaN, which the callers' range checks reject).
+
+    Args:
+        x (Tensor): Non-empty label or target map.
+        ignore_index (int, optional): Value of the ignored entries (already validated).
+
+    Returns:
+        tuple: ``(x, valid, lo, hi)`` — ``x`` with ignored entries set to 0 (unchanged when
+        none is), the bool mask of non-ignored entries (``None`` when all are valid), and the
+        min/max of the non-ignored entries as Python numbers (``0, 0`` when all are ignored).
+    """
+    lo, hi = (v.item() for v in torch.aminmax(x))
+    if ignore_index is None or not lo <= ignore_index <= hi:  # no entry can be ignored
+        return x, None, lo, hi
+    valid = x != ignore_index
+    if not bool(valid.any()):
+        return x.masked_fill(~valid, 0), valid, 0, 0
+    if bool(valid.all()):
+        return x, None, lo, hi
+    x = x.masked_fill(~valid, 0)  # 0 is a valid class/target: no effect on the range check
+    lo, hi = (v.item() for v in torch.aminmax(x))
+    return x, valid, lo, hi
+
+
 def split_ignored_labels(label: torch.Tensor, num_classes: int,
                          ignore_index: Optional[int] = None, name: str = 'label'
                          ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Check integer labels (see :func:`check_class_labels`) and split off ignored entries.
 
-    Min/max run on the host copy of one ``aminmax`` pass; only when ``ignore_index`` lies within
-    that range is the validity mask built (and min/max recomputed with ignored entries set to
-    0). No boolean indexing, which is several times slower on large label maps.
+    The range check and the ignore mask come from :func:`mask_ignored` (one ``aminmax`` pass
+    when no entry equals ``ignore_index``).
 
     Returns:
         tuple: ``(labels, valid)`` — the labels with ignored entries set to 0, and the bool mask
@@ -168,17 +198,7 @@ def split_ignored_labels(label: torch.Tensor, num_classes: int,
     ignore_index = check_ignore_index(ignore_index, num_classes)
     if label.numel() == 0:
         return label, None
-    lo, hi = (int(v) for v in torch.aminmax(label))
-    valid = None
-    if ignore_index is not None and lo <= ignore_index <= hi:  # some entries may be ignored
-        valid = label != ignore_index
-        if not bool(valid.any()):
-            return label.masked_fill(~valid, 0), valid
-        if bool(valid.all()):
-            valid = None
-        else:
-            label = label.masked_fill(~valid, 0)  # 0 is a valid class: no effect on the check
-            lo, hi = (int(v) for v in torch.aminmax(label))
+    label, valid, lo, hi = mask_ignored(label, ignore_index)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         extra = '' if ignore_index is None else f' or ignore_index={ignore_index}'

@@ -134,3 +134,34 @@ def test_ignore_label_outside_range_is_accepted_and_removed():
     st = region_stats(x, t)
     assert st.count.item() == 2
     assert st.target_sum.tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize('ignore_index', [255, -1, 2 ** 30])
+def test_binary_integer_labels_convert_before_the_range_check(ignore_index):
+
+    pred = torch.zeros(2, 1, 3, 3)
+    target = torch.randint(0, 2, (2, 3, 3))
+    target[0, 0, 0] = ignore_index
+    t = prepare_seg_targets(pred, target, ignore_index, use_sigmoid=True)
+    assert t.dense.dtype == torch.float32
+    assert t.valid.reshape(2, 3, 3)[0, 0, 0].item() is False and int(t.valid.sum()) == 17
+    expected = target.clone()
+    expected[0, 0, 0] = 0
+    assert torch.equal(t.dense.reshape(2, 3, 3), expected.float())
+    bad = target.clone()
+    bad[1, 2, 2] = 2 ** 24 + 1  # not exact in float32: the error names the integer label
+    with pytest.raises(ValueError,
+                       match=rf'class index {2 ** 24 + 1}, expected values in \[0, 1\]'):
+        prepare_seg_targets(pred, bad, ignore_index, use_sigmoid=True)
+
+
+def test_binary_float_targets_mask_ignored_entries_and_reject_out_of_range():
+
+    pred = torch.zeros(1, 1, 4)
+    t = prepare_seg_targets(pred, torch.tensor([[0.0, 0.5, 255.0, 1.0]]), 255, use_sigmoid=True)
+    assert torch.equal(t.dense.reshape(-1), torch.tensor([0.0, 0.5, 0.0, 1.0]))
+    assert t.valid.reshape(-1).tolist() == [True, True, False, True]
+    assert prepare_seg_targets(pred, torch.tensor([[0.0, 1.0, 0.2, 1.0]]), 255,
+                               use_sigmoid=True).valid is None
+    with pytest.raises(ValueError, match=r'values in \[0, 1\] or ignore_index=255'):
+        prepare_seg_targets(pred, torch.tensor([[0.0, 1.5, 255.0, 1.0]]), 255, use_sigmoid=True)
