@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where the time of a ``fused_kernel=True`` region loss goes (CPU or GPU), as a small table.
 
-Three measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
+Four measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
 
 * **Cost of one exponential inside a compiled kernel.** One compiled kernel evaluates ``K``
   exponentials per element of a float32 vector, a second one the same expression with
@@ -15,6 +15,13 @@ Three measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
 * **Label dtype read by the kernels.** The label map converted once to float32
   (``fused_stats.LABEL_DTYPE``, the default), to int32, or left int64, then the forward and
   backward kernels on it, timed round-robin.
+* **What a one-channel sigmoid Dice step cannot avoid** (``--sigmoid-shape``). A soft Dice
+  gradient depends on sums over the whole image, so a step makes one pass over the logits
+  and labels for the sums and a second one to write the gradient. Timed: a bare compiled
+  sums pass (the sigmoid and three sums, on the int64 label map the decode head passes and
+  on a float32 copy), the label conversion and range check, the plugin's two kernels alone
+  (the forward also stores the probabilities, so the backward reads them instead of
+  recomputing the sigmoid), and whole steps of the plugin and of MONAI (when installed).
 
 Every time is the minimum over ``--repeat`` calls after a warm-up (the least disturbed run).
 
@@ -138,6 +145,62 @@ def _kernel_rows(z, y, classes, n, repeat, device) -> dict:
     return rows
 
 
+def sigmoid_floor(shape: tuple, repeat: int, device: torch.device) -> dict:
+    """The one-channel sigmoid Dice step's unavoidable passes against whole steps."""
+    from mmloss_plugin.losses import SoftDiceLoss
+    from mmloss_plugin.losses.segmentation import fused_stats
+
+    n, spatial = shape[0], shape[1:]
+    z = torch.randn(n, 1, *spatial, device=device)
+    y = torch.randint(0, 2, (n, *spatial), device=device)
+    y32 = y.to(torch.float32)
+
+    @torch.compile
+    def sums(logits, labels):  # nothing but the sigmoid and the three sums
+        g = labels.flatten(1).to(torch.float32)
+        p = logits.flatten(1).sigmoid()
+        return (p * g).sum(1), p.sum(1), g.sum(1)
+
+    rows = {}
+    for name, labels in (('int64', y), ('float32', y32)):
+        sums(z, labels)  # compile
+        rows[f'bare sums pass, {name} labels'] = best_ms(lambda labels=labels: sums(z, labels),
+                                                        repeat, device)
+    rows['int64 -> float32 label conversion'] = best_ms(lambda: y.to(torch.float32), repeat,
+                                                         device)
+    rows['aminmax of the float32 labels'] = best_ms(lambda: torch.aminmax(y32), repeat, device)
+    # the plugin's kernels on the (N, 1, S) float32 target the loss passes them
+    kernels = fused_stats._compiled()
+    zf, target = z.flatten(2), y32.view(n, 1, -1)
+    grads = [torch.ones(n, 1, device=device)] * 2
+    with fused_stats.recompile_limit_raised():
+        probs = kernels[0](zf, target, None, True, False)[-1]
+        kernels[1](probs, target, None, True, grads)
+        rows['forward kernel alone (sums, stores p)'] = best_ms(
+            lambda: kernels[0](zf, target, None, True, False), repeat, device)
+        rows['backward kernel alone (from the stored p)'] = best_ms(
+            lambda: kernels[1](probs, target, None, True, grads), repeat, device)
+
+    steps = {f'SoftDiceLoss(use_sigmoid), {"fused_kernel=True" if fused else "eager"}':
+             SoftDiceLoss(use_sigmoid=True, fused_kernel=fused) for fused in (False, True)}
+    try:
+        from monai.losses import DiceLoss
+    except ImportError:
+        pass
+    else:
+        monai = DiceLoss(sigmoid=True, reduction='mean')
+        steps['MONAI DiceLoss(sigmoid)'] = lambda p, t: monai(p, t.unsqueeze(1))
+    zg = z.clone().requires_grad_()
+    for name, loss in steps.items():
+        def step(loss=loss):
+            zg.grad = None
+            loss(zg, y).backward()
+        for _ in range(3):  # compile / warm up
+            step()
+        rows[f'step: {name}'] = best_ms(step, repeat, device)
+    return rows
+
+
 #: Label dtypes compared: float32 (the default since December 2026), int32 (the default
 #: before: converted inside the forward kernel), int64 (as mmseg's label maps arrive).
 LABEL_DTYPES = (torch.float32, torch.int32, torch.int64)
@@ -154,6 +217,9 @@ def main(argv=None) -> None:
     parser.add_argument('--classes', type=int, default=14)
     parser.add_argument('--shape', type=int, nargs='+', default=[4, 128, 128],
                         help='N and spatial size of the logits (classes come from --classes)')
+    parser.add_argument('--sigmoid-shape', type=int, nargs='+', default=[8, 256, 256],
+                        help='N and spatial size of the one-channel logits for the two-pass '
+                             'bound of the sigmoid Dice')
     parser.add_argument('--numel', type=int, default=2 * 1024 * 1024,
                         help='length of the vector for the exp measurement')
     parser.add_argument('--exps', type=int, default=8, help='exponentials per element')
@@ -161,19 +227,24 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads < 0 or args.repeat < 1 or args.exps < 1 or args.classes < 2:
         parser.error('--threads >= 0, --repeat >= 1, --exps >= 1 and --classes >= 2 expected')
-    if len(args.shape) not in (3, 4) or min(args.shape) < 1:
-        parser.error(f'--shape takes N H W or N D H W (positive), got {args.shape}')
+    for opt, value in (('--shape', args.shape), ('--sigmoid-shape', args.sigmoid_shape)):
+        if len(value) not in (3, 4) or min(value) < 1:
+            parser.error(f'{opt} takes N H W or N D H W (positive), got {value}')
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s)')
     print(f'\nexp inside a compiled kernel, {args.numel} float32 values')
     for name, ms in exp_cost(args.numel, args.exps, args.repeat, device).items():
-        print(f'  {name:48s} {ms:8.3f} ms')
+        print(f'  {name:52s} {ms:8.3f} ms')
     shape = 'x'.join(str(s) for s in [args.shape[0], args.classes, *args.shape[1:]])
     print(f'\nSoftDiceLoss step on {shape} logits (label map)')
     for name, ms in step_split(tuple(args.shape), args.classes, args.repeat, device).items():
-        print(f'  {name:48s} {ms:8.3f} ms')
+        print(f'  {name:52s} {ms:8.3f} ms')
+    shape = 'x'.join(str(s) for s in [args.sigmoid_shape[0], 1, *args.sigmoid_shape[1:]])
+    print(f'\nOne-channel sigmoid Dice on {shape} logits: unavoidable passes, whole steps')
+    for name, ms in sigmoid_floor(tuple(args.sigmoid_shape), args.repeat, device).items():
+        print(f'  {name:52s} {ms:8.3f} ms')
 
 
 if __name__ == '__main__':
