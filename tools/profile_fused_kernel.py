@@ -103,6 +103,19 @@ def step_split(shape: tuple, classes: int, repeat: int, device: torch.device) ->
     return rows
 
 
+def _kernels_alone(kernels, zf, labels, sigmoid, grads, repeat, device,
+                   suffixes=('', '')) -> dict:
+    """The compiled forward and backward kernels, each timed alone on the same inputs."""
+    probs = kernels[0](zf, labels, None, sigmoid, False)[-1]
+    kernels[1](probs, labels, None, sigmoid, grads)  # compile
+    return {
+        f'forward kernel alone{suffixes[0]}': best_ms(
+            lambda: kernels[0](zf, labels, None, sigmoid, False), repeat, device),
+        f'backward kernel alone{suffixes[1]}': best_ms(
+            lambda: kernels[1](probs, labels, None, sigmoid, grads), repeat, device),
+    }
+
+
 def _kernel_rows(z, y, classes, n, repeat, device) -> dict:
     """The compiled kernels alone, and the label dtypes they can read, round-robin."""
     from mmloss_plugin.losses.segmentation import fused_stats
@@ -110,13 +123,8 @@ def _kernel_rows(z, y, classes, n, repeat, device) -> dict:
     rows = {}
     kernels = fused_stats._compiled()
     zf, yl = z.detach().flatten(2), fused_stats._labels(y.flatten(1))
-    probs = kernels[0](zf, yl, None, False, False)[-1]
     grads = [torch.ones(n, classes, device=device)] * 2
-    kernels[1](probs, yl, None, False, grads)
-    rows['forward kernel alone'] = best_ms(lambda: kernels[0](zf, yl, None, False, False),
-                                           repeat, device)
-    rows['backward kernel alone'] = best_ms(lambda: kernels[1](probs, yl, None, False, grads),
-                                            repeat, device)
+    rows.update(_kernels_alone(kernels, zf, yl, False, grads, repeat, device))
     rows['eager softmax alone'] = best_ms(lambda: torch.softmax(zf, 1), repeat, device)
 
     # the label map converted to each dtype (as fused_stats._labels does, once per step; a
@@ -174,12 +182,8 @@ def sigmoid_floor(shape: tuple, repeat: int, device: torch.device) -> dict:
     zf, target = z.flatten(2), y32.view(n, 1, -1)
     grads = [torch.ones(n, 1, device=device)] * 2
     with fused_stats.recompile_limit_raised():
-        probs = kernels[0](zf, target, None, True, False)[-1]
-        kernels[1](probs, target, None, True, grads)
-        rows['forward kernel alone (sums, stores p)'] = best_ms(
-            lambda: kernels[0](zf, target, None, True, False), repeat, device)
-        rows['backward kernel alone (from the stored p)'] = best_ms(
-            lambda: kernels[1](probs, target, None, True, grads), repeat, device)
+        rows.update(_kernels_alone(kernels, zf, target, True, grads, repeat, device,
+                                   (' (sums, stores p)', ' (from the stored p)')))
 
     steps = {f'SoftDiceLoss(use_sigmoid), {"fused_kernel=True" if fused else "eager"}':
              SoftDiceLoss(use_sigmoid=True, fused_kernel=fused) for fused in (False, True)}
@@ -210,6 +214,17 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace('torch.', '')
 
 
+def _shape_name(shape: list, channels: int) -> str:
+    """``N x C x spatial`` of the logits, e.g. ``4x14x128x128``."""
+    return 'x'.join(str(s) for s in [shape[0], channels, *shape[1:]])
+
+
+def _print_table(title: str, rows: dict) -> None:
+    print(f'\n{title}')
+    for name, ms in rows.items():
+        print(f'  {name:52s} {ms:8.3f} ms')
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -218,8 +233,8 @@ def main(argv=None) -> None:
     parser.add_argument('--shape', type=int, nargs='+', default=[4, 128, 128],
                         help='N and spatial size of the logits (classes come from --classes)')
     parser.add_argument('--sigmoid-shape', type=int, nargs='+', default=[8, 256, 256],
-                        help='N and spatial size of the one-channel logits for the two-pass '
-                             'bound of the sigmoid Dice')
+                        help='N and spatial size of the one-channel logits for the sigmoid '
+                             'Dice section')
     parser.add_argument('--numel', type=int, default=2 * 1024 * 1024,
                         help='length of the vector for the exp measurement')
     parser.add_argument('--exps', type=int, default=8, help='exponentials per element')
@@ -234,18 +249,13 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s)')
-    print(f'\nexp inside a compiled kernel, {args.numel} float32 values')
-    for name, ms in exp_cost(args.numel, args.exps, args.repeat, device).items():
-        print(f'  {name:52s} {ms:8.3f} ms')
-    shape = 'x'.join(str(s) for s in [args.shape[0], args.classes, *args.shape[1:]])
-    print(f'\nSoftDiceLoss step on {shape} logits (label map)')
-    for name, ms in step_split(tuple(args.shape), args.classes, args.repeat, device).items():
-        print(f'  {name:52s} {ms:8.3f} ms')
-    shape = 'x'.join(str(s) for s in [args.sigmoid_shape[0], 1, *args.sigmoid_shape[1:]])
-    print(f'\nOne-channel sigmoid Dice on {shape} logits: unavoidable passes, whole steps')
-    for name, ms in sigmoid_floor(tuple(args.sigmoid_shape), args.repeat, device).items():
-        print(f'  {name:52s} {ms:8.3f} ms')
-
+    _print_table(f'exp inside a compiled kernel, {args.numel} float32 values',
+                 exp_cost(args.numel, args.exps, args.repeat, device))
+    _print_table(f'SoftDiceLoss step on {_shape_name(args.shape, args.classes)} logits '
+                 '(label map)', step_split(tuple(args.shape), args.classes, args.repeat, device))
+    _print_table(f'One-channel sigmoid Dice on {_shape_name(args.sigmoid_shape, 1)} logits: '
+                 'unavoidable passes, whole steps',
+                 sigmoid_floor(tuple(args.sigmoid_shape), args.repeat, device))
 
 if __name__ == '__main__':
     main()
