@@ -257,5 +257,6 @@ def main(argv=None) -> None:
                  'unavoidable passes, whole steps',
                  sigmoid_floor(tuple(args.sigmoid_shape), args.repeat, device))
 
+
 if __name__ == '__main__':
     main()
