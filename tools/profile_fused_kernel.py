@@ -21,7 +21,8 @@ Four measurements back the "Loss speed" notes in ``docs/benchmarks.md``:
   sums pass (the sigmoid and three sums, on the int64 label map the decode head passes and
   on a float32 copy), the label conversion and range check, the plugin's two kernels alone
   (the forward also stores the probabilities, so the backward reads them instead of
-  recomputing the sigmoid), and whole steps of the plugin and of MONAI (when installed).
+  recomputing the sigmoid), and whole steps of the plugin and of MONAI (when installed),
+  timed round-robin.
 
 Every time is the minimum over ``--repeat`` calls after a warm-up (the least disturbed run).
 
@@ -195,13 +196,18 @@ def sigmoid_floor(shape: tuple, repeat: int, device: torch.device) -> dict:
         monai = DiceLoss(sigmoid=True, reduction='mean')
         steps['MONAI DiceLoss(sigmoid)'] = lambda p, t: monai(p, t.unsqueeze(1))
     zg = z.clone().requires_grad_()
-    for name, loss in steps.items():
-        def step(loss=loss):
-            zg.grad = None
-            loss(zg, y).backward()
-        for _ in range(3):  # compile / warm up
-            step()
-        rows[f'step: {name}'] = best_ms(step, repeat, device)
+
+    def step(loss):
+        zg.grad = None
+        loss(zg, y).backward()
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    # round-robin, so that drifts of the machine's speed hit the plugin and MONAI alike
+    # (the warm-up rounds also compile the fused kernels)
+    times = alternate({name: functools.partial(step, loss) for name, loss in steps.items()},
+                      repeat, warmup=3)
+    for name, ms in times.items():
+        rows[f'step: {name} (round-robin)'] = min(ms)
     return rows
 
 
@@ -221,8 +227,9 @@ def _shape_name(shape: list, channels: int) -> str:
 
 def _print_table(title: str, rows: dict) -> None:
     print(f'\n{title}')
+    width = max(map(len, rows), default=0)
     for name, ms in rows.items():
-        print(f'  {name:52s} {ms:8.3f} ms')
+        print(f'  {name:{width}s} {ms:8.3f} ms')
 
 
 def main(argv=None) -> None:
