@@ -98,15 +98,7 @@ def _add_output(cfg: Config, out: str) -> None:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    runtime.resolve_default_scope(cfg)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = runtime.default_work_dir(args.config)
+    cfg = runtime.load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show or args.show_dir:

@@ -58,18 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    runtime.resolve_default_scope(cfg)
-
     # work_dir priority: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = runtime.default_work_dir(args.config)
-
+    cfg = runtime.load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     if args.amp:
         runtime.setup_amp(cfg)
     runtime.apply_resume(cfg, args.resume)

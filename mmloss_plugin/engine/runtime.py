@@ -10,8 +10,8 @@ These helpers make one config run unchanged on a GPU machine and on a CPU-only o
   *before* the Runner is built (mmengine's ``init_dist`` would call ``torch.cuda.set_device``).
 * :func:`allow_full_checkpoint_loading` -- mmengine 0.10.7 checkpoints load with
   torch >= 2.6 (``weights_only`` default).
-* :func:`resolve_default_scope`, :func:`apply_resume`, :func:`default_work_dir`,
-  :func:`build_runner`.
+* :func:`load_config` (``--cfg-options``, default scope, work dir), :func:`resolve_default_scope`,
+  :func:`apply_resume`, :func:`default_work_dir`, :func:`build_runner`.
 
 Every change is announced with a one-line log message (on rank 0).
 """
@@ -97,6 +97,25 @@ def resolve_default_scope(cfg: Config) -> str | None:
             log(f'default_scope not set in the config: using "{scope}" from the model')
     return scope
 
+
+def load_config(path: str, launcher: str, cfg_options: dict | None = None,
+                work_dir: str | None = None) -> Config:
+    """Read a config the way both tools do before their own switches.
+
+    Merges ``--cfg-options``, fills ``default_scope`` (:func:`resolve_default_scope`) and sets
+    ``work_dir`` with the OpenMMLab priority: ``work_dir`` argument > the config's
+    ``work_dir`` > :func:`default_work_dir`.
+    """
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    resolve_default_scope(cfg)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(path)
+    return cfg
 
 def convert_sync_bn(node: Any) -> int:
     """Replace every SyncBN norm config below ``node`` by ``BN``, in place.

@@ -112,6 +112,20 @@ def test_resolve_default_scope_and_resume():
     assert cfg.load_from == 'ckpt.pth'
 
 
+def test_load_config_options_scope_and_work_dir_priority(tmp_path):
+    path = tmp_path / 'my_cfg.py'
+    path.write_text("model = dict(type='EncoderDecoder', _scope_='mmseg', depth=1)\n")
+    cfg = runtime.load_config(str(path), 'none', {'model.depth': 3})
+    assert cfg.launcher == 'none'
+    assert cfg.model.depth == 3
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.work_dir == runtime.default_work_dir(str(path)) == './work_dirs/my_cfg'
+    # the config's own work_dir beats the default, the argument beats both
+    path.write_text("model = dict(type='M')\nwork_dir = 'from_cfg'\n")
+    assert runtime.load_config(str(path), 'none').work_dir == 'from_cfg'
+    assert runtime.load_config(str(path), 'pytorch', work_dir='cli').work_dir == 'cli'
+
+
 def test_init_cpu_distributed_errors(cpu, monkeypatch):
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(key, raising=False)
