@@ -102,9 +102,15 @@ def load_config(path: str, launcher: str, cfg_options: dict | None = None,
                 work_dir: str | None = None) -> Config:
     """Read a config the way both tools do before their own switches.
 
-    Merges ``--cfg-options``, fills ``default_scope`` (:func:`resolve_default_scope`) and sets
-    ``work_dir`` with the OpenMMLab priority: ``work_dir`` argument > the config's
-    ``work_dir`` > :func:`default_work_dir`.
+    Args:
+        path (str): Config file.
+        launcher (str): ``--launcher`` value, stored as ``cfg.launcher``.
+        cfg_options (dict, optional): ``--cfg-options`` overrides, merged after loading.
+        work_dir (str, optional): ``--work-dir``. Priority: this argument > the config's
+            ``work_dir`` > :func:`default_work_dir`.
+
+    Returns:
+        Config: the config, with ``default_scope`` filled by :func:`resolve_default_scope`.
     """
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
@@ -116,6 +122,7 @@ def load_config(path: str, launcher: str, cfg_options: dict | None = None,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(path)
     return cfg
+
 
 def convert_sync_bn(node: Any) -> int:
     """Replace every SyncBN norm config below ``node`` by ``BN``, in place.
